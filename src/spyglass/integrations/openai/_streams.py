@@ -1,0 +1,310 @@
+"""Streams: accumulate what the caller reads and end the stream span however the stream ends.
+
+The caller keeps the very `Stream` / `AsyncStream` object the SDK made; only its private iterator is
+replaced by a generator that passes every chunk through (counting it and folding it into an accumulator)
+and ends the span on exhaustion, error or close. Closing is seen through the HTTP response's close, and a
+stream dropped without being closed ends its span when it is garbage-collected.
+
+Per-chunk work is kept to a few attribute reads: this runs on the caller's thread for every chunk.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from ... import _attribute_names as names
+from ..._errors import log_internal_error
+from ._endpoints import Attributes, Usage, usage_of
+from ._messages import dumps, parse_arguments, responses_output, truncate
+
+if TYPE_CHECKING:
+    from ._wrappers import StreamSpan
+
+
+# --- accumulators: chunks in, attributes out -------------------------------------------------------------------
+
+
+class _Choice:
+    __slots__ = ("finish_reason", "refusal", "role", "text", "tool_calls")
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.refusal: list[str] = []
+        self.tool_calls: dict[int, list[Any]] = {}  # index -> [id, name, argument fragments]
+        self.finish_reason: str | None = None
+        self.role = "assistant"
+
+
+class ChatAccumulator:
+    """Folds Chat Completions chunks (and legacy Completions chunks) into the final output."""
+
+    def __init__(self) -> None:
+        self.choices: dict[int, _Choice] = {}
+        self.response_id: str | None = None
+        self.model: str | None = None
+        self.fingerprint: str | None = None
+        self.service_tier: str | None = None
+        self.usage: Any = None
+
+    def add(self, chunk: Any) -> None:
+        if self.response_id is None:
+            self.response_id = chunk.id
+            self.model = chunk.model
+        usage = getattr(chunk, "usage", None)
+        if usage is not None:
+            self.usage = usage
+        for choice in chunk.choices:
+            acc = self.choices.get(choice.index)
+            if acc is None:
+                acc = self.choices[choice.index] = _Choice()
+            delta = getattr(choice, "delta", None)
+            if delta is None:  # legacy Completions: text on the choice itself
+                if choice.text:
+                    acc.text.append(choice.text)
+            else:
+                if delta.content:
+                    acc.text.append(delta.content)
+                if delta.tool_calls:
+                    self._add_tool_calls(acc, delta.tool_calls)
+                if getattr(delta, "refusal", None):
+                    acc.refusal.append(delta.refusal)
+            if choice.finish_reason:
+                acc.finish_reason = choice.finish_reason
+
+    @staticmethod
+    def _add_tool_calls(acc: _Choice, tool_calls: Any) -> None:
+        for call in tool_calls:
+            entry = acc.tool_calls.get(call.index)
+            if entry is None:
+                entry = acc.tool_calls[call.index] = [None, None, []]
+            if call.id:
+                entry[0] = call.id
+            function = call.function
+            if function is not None:
+                if function.name:
+                    entry[1] = function.name
+                if function.arguments:
+                    entry[2].append(function.arguments)
+
+    def finish(self, last_chunk: Any, attributes: Attributes, capture: bool, limit: int) -> Usage | None:
+        if last_chunk is not None:
+            self.fingerprint = getattr(last_chunk, "system_fingerprint", None)
+            self.service_tier = getattr(last_chunk, "service_tier", None)
+        if self.response_id:
+            attributes[names.RESPONSE_ID] = self.response_id
+        if self.model:
+            attributes[names.RESPONSE_MODEL] = self.model
+        if self.fingerprint:
+            attributes[names.OPENAI_SYSTEM_FINGERPRINT] = self.fingerprint
+        if self.service_tier:
+            attributes[names.OPENAI_RESPONSE_SERVICE_TIER] = self.service_tier
+        ordered = [self.choices[i] for i in sorted(self.choices)]
+        if ordered:
+            attributes[names.RESPONSE_FINISH_REASONS] = tuple(str(c.finish_reason) for c in ordered)
+        if capture:
+            attributes[names.OUTPUT_MESSAGES] = dumps([self._message(c, limit) for c in ordered])
+        return usage_of(self.usage)
+
+    @staticmethod
+    def _message(choice: _Choice, limit: int) -> dict[str, Any]:
+        parts: list[dict[str, Any]] = []
+        if choice.text:
+            parts.append({"type": "text", "content": truncate("".join(choice.text), limit)})
+        if choice.refusal:
+            parts.append({"type": "refusal", "content": truncate("".join(choice.refusal), limit)})
+        for index in sorted(choice.tool_calls):
+            call_id, name, fragments = choice.tool_calls[index]
+            parts.append({"type": "tool_call", "id": call_id, "name": name,
+                          "arguments": parse_arguments("".join(fragments), limit)})
+        return {"role": choice.role, "parts": parts, "finish_reason": choice.finish_reason}
+
+
+class ResponsesAccumulator:
+    """Folds Responses API stream events; the final `response.completed` event carries everything."""
+
+    _FINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+    def __init__(self) -> None:
+        self.response: Any = None  # the latest full Response object seen in an event
+        self.text: list[str] = []
+
+    def add(self, event: Any) -> None:
+        kind = getattr(event, "type", None)
+        if kind == "response.output_text.delta":
+            self.text.append(event.delta)
+        elif kind in self._FINAL or kind in ("response.created", "response.in_progress"):
+            self.response = event.response
+
+    def finish(self, last_chunk: Any, attributes: Attributes, capture: bool, limit: int) -> Usage | None:
+        response = self.response
+        if response is not None:
+            if response.id:
+                attributes[names.RESPONSE_ID] = response.id
+            if response.model:
+                attributes[names.RESPONSE_MODEL] = response.model
+            tier = getattr(response, "service_tier", None)
+            if tier:
+                attributes[names.OPENAI_RESPONSE_SERVICE_TIER] = tier
+        output = responses_output(response.output, response.status, limit) if response is not None else []
+        if not output and self.text:  # ended before the final event: keep the partial text
+            output = [{"role": "assistant", "parts": [
+                {"type": "text", "content": truncate("".join(self.text), limit)}], "finish_reason": None}]
+        if output and output[0]["finish_reason"] is not None and response.status != "in_progress":
+            attributes[names.RESPONSE_FINISH_REASONS] = (output[0]["finish_reason"],)
+        if capture and output:
+            attributes[names.OUTPUT_MESSAGES] = dumps(output)
+        return usage_of(getattr(response, "usage", None)) if response is not None else None
+
+
+class EventAccumulator:
+    """Any other stream (image generation events...): count chunks, keep the last usage seen."""
+
+    def __init__(self) -> None:
+        self.usage: Any = None
+
+    def add(self, chunk: Any) -> None:
+        usage = getattr(chunk, "usage", None)
+        if usage is not None:
+            self.usage = usage
+
+    def finish(self, last_chunk: Any, attributes: Attributes, capture: bool, limit: int) -> Usage | None:
+        return usage_of(self.usage)
+
+
+def accumulator_for(path: str) -> Callable[[], Any]:
+    if path in ("/chat/completions", "/completions"):
+        return ChatAccumulator
+    if path == "/responses":
+        return ResponsesAccumulator
+    return EventAccumulator
+
+
+# --- iterator proxies ------------------------------------------------------------------------------------------
+
+
+def _hidden(chunk: Any) -> bool:
+    """Undo what asking for usage changed: drop the usage-only chunk, unmark `usage` on the others.
+
+    We asked for usage the caller did not, so the chunks must stay exactly as they would have been.
+    """
+    if not chunk.choices and getattr(chunk, "usage", None) is not None:
+        return True
+    fields_set = getattr(chunk, "__pydantic_fields_set__", None)
+    if fields_set is not None:
+        fields_set.discard("usage")
+    return False
+
+
+def _hide_only(inner: Iterator[Any]) -> Iterator[Any]:
+    for chunk in inner:
+        if not _hidden(chunk):
+            yield chunk
+
+
+async def _ahide_only(inner: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    async for chunk in inner:
+        if not _hidden(chunk):
+            yield chunk
+
+
+def hide_injected_usage(stream: Any, is_async: bool) -> None:
+    """The fallback when recording a stream failed: still give the caller exactly its own chunks."""
+    if not hasattr(stream, "_iterator") or is_instrumented(stream):
+        return
+    stream._iterator = _ahide_only(stream._iterator) if is_async else _hide_only(stream._iterator)
+
+
+def _iterate(inner: Iterator[Any], span: StreamSpan) -> Iterator[Any]:
+    accumulator, hide_usage = span.accumulator, span.injected_usage
+    add = accumulator.add
+    try:
+        for chunk in inner:
+            span.chunks += 1
+            if span.first_chunk_ns == 0:
+                span.first_chunk_ns = time.time_ns()
+            span.last_chunk = chunk
+            try:
+                add(chunk)
+            except Exception:
+                log_internal_error("openai.stream.chunk")
+            if hide_usage and _hidden(chunk):
+                continue
+            yield chunk
+    except GeneratorExit:
+        span.finish_closed()
+        raise
+    except BaseException as exc:
+        span.finish_error(exc)
+        raise
+    span.finish_completed()
+
+
+async def _aiterate(inner: AsyncIterator[Any], span: StreamSpan) -> AsyncIterator[Any]:
+    accumulator, hide_usage = span.accumulator, span.injected_usage
+    add = accumulator.add
+    try:
+        async for chunk in inner:
+            span.chunks += 1
+            if span.first_chunk_ns == 0:
+                span.first_chunk_ns = time.time_ns()
+            span.last_chunk = chunk
+            try:
+                add(chunk)
+            except Exception:
+                log_internal_error("openai.stream.chunk")
+            if hide_usage and _hidden(chunk):
+                continue
+            yield chunk
+    except GeneratorExit:
+        span.finish_closed()
+        raise
+    except BaseException as exc:
+        span.finish_error(exc)
+        raise
+    span.finish_completed()
+
+
+def _suspended(generator: Any, running: str, frame: str) -> bool:
+    """True when the SDK's generator is paused between chunks (or not started).
+
+    The SDK and httpx close the response themselves while the generator runs and just after it ends;
+    only a close while it is paused comes from outside (stream.close(), leaving a `with`, a helper's close)
+    and means the caller stopped early.
+    """
+    return not getattr(generator, running, False) and getattr(generator, frame, None) is not None
+
+
+def is_instrumented(stream: Any) -> bool:
+    """True when `stream` already passes its chunks through a stream span (a parsed response is cached)."""
+    iterator = stream._iterator
+    code = getattr(iterator, "gi_code", None) or getattr(iterator, "ag_code", None)
+    return code is _iterate.__code__ or code is _aiterate.__code__
+
+
+def attach(stream: Any, span: StreamSpan, is_async: bool) -> None:
+    """Route `stream`'s chunks through `span` and end it however the stream ends."""
+    inner = stream._iterator
+    stream._iterator = _aiterate(inner, span) if is_async else _iterate(inner, span)
+    response = stream.response
+    if is_async:
+        original_aclose = response.aclose
+
+        async def aclose() -> None:
+            if _suspended(inner, "ag_running", "ag_frame"):
+                span.finish_closed(requested=True)
+            await original_aclose()
+
+        response.aclose = aclose
+    else:
+        original_close = response.close
+
+        def close() -> None:
+            if _suspended(inner, "gi_running", "gi_frame"):
+                span.finish_closed(requested=True)
+            original_close()
+
+        response.close = close
+    weakref.finalize(stream, span.finish_closed)

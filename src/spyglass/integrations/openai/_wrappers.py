@@ -1,0 +1,471 @@
+"""The span around one OpenAI call: opened before the request, filled from the response, ended on return.
+
+`sync_request` / `async_request` replace the client's `request()`; everything the SDK does (retries,
+parsing, raw and streaming responses) happens inside the original, untouched. Anything that fails in here
+is reported once through `logging` and the call goes on as if uninstrumented; the caller always gets the
+original's return value or exception.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+
+from ... import _attribute_names as names
+from ..._config import STATE
+from ..._encoding import clean_text
+from ..._errors import log_internal_error
+from ..._span import is_suppressed
+from . import _metrics, _streams
+from ._cost import cost_of
+from ._endpoints import BY_PATH, Endpoint, Usage
+from ._providers import server_of
+
+if TYPE_CHECKING:
+    from . import Instrumentation
+
+_RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
+_SUPPRESS_HTTP_KEY = otel_context._SUPPRESS_HTTP_INSTRUMENTATION_KEY
+
+# Servers that answered 400 to the `stream_options` we add, by base URL: we stop adding it for them.
+_rejects_stream_options: set[str] = set()
+
+
+def _error_type(exc: BaseException) -> str:
+    code = getattr(exc, "code", None)
+    if isinstance(code, str) and code:
+        return code
+    return type(exc).__qualname__
+
+
+def record_usage(attributes: dict[str, Any], usage: Usage | None, provider: str, request_model: str | None) -> None:
+    """Token counts and cost (known, or unknown with the reason).
+
+    The price is looked up by the model that answered (`gpt-4o-2024-08-06`), then by the one asked for.
+    """
+    response_model = attributes.get(names.RESPONSE_MODEL)
+    if usage is not None and (usage.input_tokens is not None or usage.output_tokens is not None):
+        attributes[names.USAGE_SOURCE] = "api"
+        if usage.input_tokens is not None:
+            attributes[names.USAGE_INPUT_TOKENS] = usage.input_tokens
+        if usage.output_tokens is not None:
+            attributes[names.USAGE_OUTPUT_TOKENS] = usage.output_tokens
+        if usage.cached_tokens is not None:
+            attributes[names.USAGE_CACHE_READ_INPUT_TOKENS] = usage.cached_tokens
+        if usage.reasoning_tokens is not None:
+            attributes[names.USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
+        counts = (usage.input_tokens, usage.output_tokens, usage.cached_tokens)
+    else:
+        attributes.setdefault(names.USAGE_SOURCE, "unavailable")
+        counts = (None, None, None)
+    cost = cost_of(provider, response_model or request_model, *counts)
+    if cost.usd is None and response_model and request_model and request_model != response_model:
+        fallback = cost_of(provider, request_model, *counts)
+        if fallback.usd is not None:
+            cost = fallback
+    if cost.usd is not None:
+        attributes[names.COST_USD] = cost.usd
+        attributes[names.COST_STATUS] = "known"
+    else:
+        attributes[names.COST_STATUS] = "unknown"
+        attributes[names.COST_REASON] = cost.reason or "unknown"
+
+
+class Call:
+    """One instrumented request: its span, its attributes, and what to do with the result."""
+
+    __slots__ = (
+        "base_url", "endpoint", "injected_usage", "instrumentation", "is_async", "limit", "metric_attributes",
+        "model", "options", "path", "provider", "raw", "span", "start_ns", "stream",
+    )
+
+    def __init__(self, instrumentation: Instrumentation, client: Any, options: Any, stream: bool,
+                 is_async: bool) -> None:
+        settings = instrumentation.settings()
+        self.instrumentation = instrumentation
+        self.is_async = is_async
+        self.stream = stream
+        self.options = options
+        self.limit = settings.max_attribute_length
+        self.injected_usage = False
+        self.path = path = options.url
+        self.base_url = base_url = str(client.base_url)
+        self.provider, address, port = server_of(base_url)
+        headers = options.headers
+        self.raw = headers.get(_RAW_RESPONSE_HEADER) if isinstance(headers, dict) else None
+        body = options.json_data if isinstance(options.json_data, dict) else {}
+        self.endpoint = endpoint = BY_PATH.get(path) if options.method == "post" else None
+        attributes: dict[str, Any] = {
+            names.PROVIDER_NAME: self.provider,
+            names.SERVER_ADDRESS: address,
+            names.SERVER_PORT: port,
+            names.OPENAI_PATH: path,
+        }
+        if endpoint is None:
+            self.model = None
+            attributes[names.KIND] = names.KIND_API
+            attributes[names.HTTP_REQUEST_METHOD] = options.method.upper()
+            attributes[names.MSG] = f"OpenAI API {options.method.upper()} {path}"
+            name = f"openai {options.method.upper()} {path}"
+        else:
+            self.model = model = body.get("model") if isinstance(body.get("model"), str) else None
+            attributes[names.KIND] = names.KIND_LLM
+            attributes[names.OPERATION_NAME] = endpoint.operation
+            if model:
+                attributes[names.REQUEST_MODEL] = model
+            if endpoint.api_type:
+                attributes[names.OPENAI_API_TYPE] = endpoint.api_type
+            attributes[names.MSG] = f"{endpoint.label} with {model!r}" if model else endpoint.label
+            endpoint.request(body, attributes, settings.capture_content, self.limit)
+            name = f"{endpoint.operation} {model}" if model else endpoint.operation
+            if stream and self.raw is None:
+                self._maybe_ask_for_usage(body)
+        self.metric_attributes = {
+            names.OPERATION_NAME: endpoint.operation if endpoint else "api",
+            names.PROVIDER_NAME: self.provider,
+            names.SERVER_ADDRESS: address,
+            names.SERVER_PORT: port,
+        }
+        if self.model:
+            self.metric_attributes[names.REQUEST_MODEL] = self.model
+        self.start_ns = time.time_ns()
+        self.span = STATE.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes,
+                                            start_time=self.start_ns)
+
+    def _maybe_ask_for_usage(self, body: dict[str, Any]) -> None:
+        """Streams report token usage only when asked; ask for it, and hide the extra chunk from the caller."""
+        if self.path not in ("/chat/completions", "/completions") or self.base_url in _rejects_stream_options:
+            return
+        stream_options = body.get("stream_options")
+        if isinstance(stream_options, dict) and "include_usage" in stream_options:
+            return
+        new_body = dict(body)
+        new_body["stream_options"] = {**(stream_options or {}), "include_usage": True}
+        options = self.options.model_copy() if hasattr(self.options, "model_copy") else self.options.copy()
+        options.json_data = new_body
+        self.options = options
+        self.injected_usage = True
+
+    def context(self) -> Any:
+        ctx = trace.set_span_in_context(self.span)
+        if self.instrumentation.suppress_other_instrumentation:
+            ctx = otel_context.set_value(_SUPPRESS_HTTP_KEY, True, ctx)
+        return ctx
+
+    def should_retry_without_usage(self, exc: BaseException) -> bool:
+        """True when the server refused the `stream_options` we added: the caller's own request goes next."""
+        if not self.injected_usage or getattr(exc, "status_code", None) not in (400, 422):
+            return False
+        _rejects_stream_options.add(self.base_url)
+        self.injected_usage = False
+        self.span.add_event("stream_options rejected by the server; sent again as the caller wrote it")
+        return True
+
+    # --- outcomes -------------------------------------------------------------------------------------------
+
+    def failed(self, exc: BaseException) -> None:
+        try:
+            span = self.span
+            error_type = _error_type(exc)
+            span.record_exception(exc, escaped=True)
+            span.set_status(Status(StatusCode.ERROR, clean_text(f"{type(exc).__name__}: {exc}", 4096)))
+            span.set_attribute(names.ERROR_TYPE, error_type)
+            status_code = getattr(exc, "status_code", None)
+            if isinstance(status_code, int):
+                span.set_attribute(names.HTTP_RESPONSE_STATUS_CODE, status_code)
+            request_id = getattr(exc, "request_id", None)
+            if isinstance(request_id, str):
+                span.set_attribute(names.OPENAI_REQUEST_ID, request_id)
+            end = time.time_ns()
+            span.end(end_time=end)
+            self.metric_attributes[names.ERROR_TYPE] = error_type
+            _metrics.record_duration(self.metric_attributes, (end - self.start_ns) / 1e9)
+        except Exception:
+            log_internal_error("openai.failed")
+
+    def succeeded(self, result: Any) -> None:
+        """Record the result on the span (and hand streams their own span); never raises."""
+        try:
+            self._record(result)
+        except Exception:
+            log_internal_error("openai.succeeded")
+            self.span.end()
+            if self.injected_usage and self.raw is None:
+                _streams.hide_injected_usage(result, self.is_async)
+
+    def _record(self, result: Any) -> None:
+        if self.raw == "true":
+            self._record_legacy_raw(result)
+        elif self.raw:
+            self._record_streaming_raw(result)
+        elif self.stream and hasattr(result, "_iterator") and hasattr(result, "response"):
+            self._hand_over_stream(result)
+        else:
+            self._finish(result, getattr(result, "_request_id", None))
+
+    def _finish(self, parsed: Any, request_id: str | None) -> None:
+        """End the span with a parsed (non-stream) response."""
+        attributes: dict[str, Any] = {}
+        if request_id:
+            attributes[names.OPENAI_REQUEST_ID] = request_id
+        endpoint = self.endpoint
+        if endpoint is not None and parsed is not None:
+            capture = self.instrumentation.settings().capture_content
+            usage = endpoint.response(parsed, attributes, capture, self.limit)
+            response_model = attributes.get(names.RESPONSE_MODEL)
+            record_usage(attributes, usage, self.provider, self.model)
+            if response_model:
+                self.metric_attributes[names.RESPONSE_MODEL] = response_model
+            _metrics.record_tokens(self.metric_attributes, usage)
+        span = self.span
+        span.set_attributes(attributes)
+        end = time.time_ns()
+        span.end(end_time=end)
+        _metrics.record_duration(self.metric_attributes, (end - self.start_ns) / 1e9)
+
+    def _hand_over_stream(self, stream: Any) -> None:
+        request_id = stream.response.headers.get("x-request-id")
+        if request_id:
+            self.span.set_attribute(names.OPENAI_REQUEST_ID, request_id)
+        self.span.end()
+        StreamSpan(self, stream)
+
+    def _record_legacy_raw(self, raw: Any) -> None:
+        """`with_raw_response`: the body is already read; parse it (the SDK caches the parsed object, so the
+        caller's own `.parse()` returns the very same object)."""
+        request_id = raw.headers.get("x-request-id")
+        if self.stream:
+            if request_id:
+                self.span.set_attribute(names.OPENAI_REQUEST_ID, request_id)
+            self.span.end()
+            stream = raw.parse()
+            if hasattr(stream, "_iterator"):
+                StreamSpan(self, stream)
+            return
+        parsed = raw.parse() if self.endpoint is not None else None
+        self._finish(parsed, request_id)
+
+    def _record_streaming_raw(self, raw: Any) -> None:
+        """`with_streaming_response`: nothing is read yet. The span ends when the caller parses the body
+        (recording it) or closes the response; a stream gets its stream span when parsed."""
+        request_id = raw.headers.get("x-request-id")
+        if request_id:
+            self.span.set_attribute(names.OPENAI_REQUEST_ID, request_id)
+        if self.stream:
+            self.span.end()
+        original_parse = raw.parse
+        call = self
+        parsing = [False]  # parse() reads the body, and reading it to the end closes the response
+
+        if self.is_async:
+            async def parse(*args: Any, **kwargs: Any) -> Any:
+                parsing[0] = True
+                try:
+                    parsed = await original_parse(*args, **kwargs)
+                finally:
+                    parsing[0] = False
+                call._after_raw_parse(parsed, request_id)
+                return parsed
+        else:
+            def parse(*args: Any, **kwargs: Any) -> Any:
+                parsing[0] = True
+                try:
+                    parsed = original_parse(*args, **kwargs)
+                finally:
+                    parsing[0] = False
+                call._after_raw_parse(parsed, request_id)
+                return parsed
+
+        raw.parse = parse
+        if not self.stream:
+            span = self.span
+            weakref.finalize(raw, _end_if_open, span)
+            http_response = raw.http_response
+            if self.is_async:
+                original_aclose = http_response.aclose
+
+                async def aclose() -> None:
+                    if not parsing[0]:
+                        _end_if_open(span)
+                    await original_aclose()
+
+                http_response.aclose = aclose
+            else:
+                original_close = http_response.close
+
+                def close() -> None:
+                    if not parsing[0]:
+                        _end_if_open(span)
+                    original_close()
+
+                http_response.close = close
+
+    def _after_raw_parse(self, parsed: Any, request_id: str | None) -> None:
+        try:
+            if self.stream:
+                if hasattr(parsed, "_iterator") and not _streams.is_instrumented(parsed):
+                    StreamSpan(self, parsed)
+            elif self.span.is_recording():
+                self._finish(parsed, request_id)
+        except Exception:
+            log_internal_error("openai.raw_parse")
+
+
+def _end_if_open(span: trace.Span) -> None:
+    if span.is_recording():
+        span.end()
+
+
+class StreamSpan:
+    """The span of a streamed response, from hand-over to the caller until the stream ends."""
+
+    __slots__ = (
+        "__weakref__", "accumulator", "call", "chunks", "done", "first_chunk_ns", "injected_usage",
+        "last_chunk", "span", "start_ns",
+    )
+
+    def __init__(self, call: Call, stream: Any) -> None:
+        self.call = call
+        self.done = False
+        self.chunks = 0
+        self.first_chunk_ns = 0
+        self.last_chunk: Any = None
+        self.injected_usage = call.injected_usage
+        self.accumulator = _streams.accumulator_for(call.path)()
+        request_span = call.span
+        parent = trace.get_current_span()
+        context = None if parent.get_span_context().is_valid else trace.set_span_in_context(request_span)
+        model = call.model
+        operation = call.endpoint.operation if call.endpoint else "api"
+        attributes: dict[str, Any] = {
+            names.KIND: names.KIND_LLM_STREAM,
+            names.OPERATION_NAME: operation,
+            names.PROVIDER_NAME: call.provider,
+            names.OPENAI_PATH: call.path,
+            names.MSG: f"streaming response from {model!r}" if model else "streaming response",
+        }
+        if model:
+            attributes[names.REQUEST_MODEL] = model
+        self.start_ns = time.time_ns()
+        self.span = STATE.tracer.start_span(
+            f"{operation} {model} stream" if model else f"{operation} stream",
+            context=context,
+            kind=SpanKind.CLIENT,
+            attributes=attributes,
+            links=[Link(request_span.get_span_context())],
+            start_time=self.start_ns,
+        )
+        _streams.attach(stream, self, call.is_async)
+
+    def finish_completed(self) -> None:
+        self._finish(names.STREAM_COMPLETED, None)
+
+    def finish_closed(self, requested: bool = False) -> None:
+        self._finish(names.STREAM_CLOSED_EARLY if requested else names.STREAM_ABANDONED, None)
+
+    def finish_error(self, exc: BaseException) -> None:
+        self._finish(names.STREAM_ERROR, exc)
+
+    def _finish(self, outcome: str, exc: BaseException | None) -> None:
+        if self.done:
+            return
+        self.done = True
+        try:
+            self._record(outcome, exc)
+        except Exception:
+            log_internal_error("openai.stream.finish")
+            self.span.end()
+
+    def _record(self, outcome: str, exc: BaseException | None) -> None:
+        call, span = self.call, self.span
+        end = time.time_ns()
+        attributes: dict[str, Any] = {
+            names.STREAM_OUTCOME: outcome,
+            names.STREAM_CHUNKS: self.chunks,
+        }
+        if self.first_chunk_ns:
+            ttfc = (self.first_chunk_ns - self.start_ns) / 1e9
+            attributes[names.RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
+            _metrics.record_time_to_first_chunk(call.metric_attributes, (self.first_chunk_ns - call.start_ns) / 1e9)
+        capture = call.instrumentation.settings().capture_content
+        usage = self.accumulator.finish(self.last_chunk, attributes, capture, call.limit)
+        response_model = attributes.get(names.RESPONSE_MODEL)
+        record_usage(attributes, usage, call.provider, call.model)
+        model = response_model or call.model
+        attributes[names.MSG] = (
+            f"streaming response from {model!r} took {(end - self.start_ns) / 1e9:.2f}s"
+            if model else f"streaming response took {(end - self.start_ns) / 1e9:.2f}s"
+        )
+        if response_model:
+            call.metric_attributes[names.RESPONSE_MODEL] = response_model
+        span.set_attributes(attributes)
+        if exc is not None:
+            error_type = _error_type(exc)
+            span.record_exception(exc, escaped=True)
+            span.set_status(Status(StatusCode.ERROR, clean_text(f"{type(exc).__name__}: {exc}", 4096)))
+            span.set_attribute(names.ERROR_TYPE, error_type)
+            call.metric_attributes[names.ERROR_TYPE] = error_type
+        span.end(end_time=end)
+        _metrics.record_tokens(call.metric_attributes, usage)
+        _metrics.record_duration(call.metric_attributes, (end - call.start_ns) / 1e9)
+
+
+def _begin(instrumentation: Instrumentation, client: Any, options: Any, kwargs: dict[str, Any],
+           is_async: bool) -> Call | None:
+    if is_suppressed():
+        return None
+    try:
+        return Call(instrumentation, client, options, bool(kwargs.get("stream")), is_async)
+    except Exception:
+        log_internal_error("openai.begin")
+        return None
+
+
+def sync_request(original: Callable[..., Any], instrumentation: Instrumentation, client: Any, cast_to: Any,
+                 options: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    call = _begin(instrumentation, client, options, kwargs, is_async=False)
+    if call is None:
+        return original(client, cast_to, options, *args, **kwargs)
+    token = otel_context.attach(call.context())
+    try:
+        try:
+            result = original(client, cast_to, call.options, *args, **kwargs)
+        except BaseException as exc:
+            if not call.should_retry_without_usage(exc):
+                raise
+            result = original(client, cast_to, options, *args, **kwargs)
+    except BaseException as exc:
+        otel_context.detach(token)
+        call.failed(exc)
+        raise
+    otel_context.detach(token)
+    call.succeeded(result)
+    return result
+
+
+async def async_request(original: Callable[..., Awaitable[Any]], instrumentation: Instrumentation, client: Any,
+                        cast_to: Any, options: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    call = _begin(instrumentation, client, options, kwargs, is_async=True)
+    if call is None:
+        return await original(client, cast_to, options, *args, **kwargs)
+    token = otel_context.attach(call.context())
+    try:
+        try:
+            result = await original(client, cast_to, call.options, *args, **kwargs)
+        except BaseException as exc:
+            if not call.should_retry_without_usage(exc):
+                raise
+            result = await original(client, cast_to, options, *args, **kwargs)
+    except BaseException as exc:
+        otel_context.detach(token)
+        call.failed(exc)
+        raise
+    otel_context.detach(token)
+    call.succeeded(result)
+    return result
