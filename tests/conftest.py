@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import openai
 import pytest
@@ -16,7 +13,9 @@ import spyglass
 from spyglass.demo.server import DemoServer, create_app, serve
 from spyglass.testing import CapturedSpans, capture_spans
 
-sys.path.insert(0, str(Path(__file__).parent))  # tests/recordings.py and other test helpers
+sys.path.insert(0, str(Path(__file__).parent))  # tests/recordings.py, tests/openai_api.py
+
+from openai_api import Api
 
 
 @pytest.fixture
@@ -43,40 +42,6 @@ def client(server: DemoServer, captured: CapturedSpans) -> Iterator[openai.OpenA
     with openai.OpenAI(api_key="sk-test-key", base_url=server.base_url, max_retries=0) as client:
         with spyglass.instrument_openai(client):
             yield client
-
-
-class Api:
-    """Runs the same call through a sync or an async client, so one test body covers both."""
-
-    def __init__(self, mode: str, base_url: str, **client_kwargs: Any) -> None:
-        self.mode = mode
-        self.base_url = base_url
-        self.client_kwargs = {"api_key": "sk-test-key", "max_retries": 0, **client_kwargs}
-
-    def call(self, method: Callable[[Any], Any], **kwargs: Any) -> Any:
-        """`method(client)(**kwargs)`; for a stream, read it to the end and return its chunks."""
-        return self.run(lambda client: method(client)(**kwargs), consume=True)
-
-    def run(self, action: Callable[[Any], Any], consume: bool = False) -> Any:
-        if self.mode == "sync":
-            with openai.OpenAI(base_url=self.base_url, **self.client_kwargs) as client:
-                with spyglass.instrument_openai(client):
-                    result = action(client)
-                    if consume and isinstance(result, openai.Stream):
-                        return list(result)
-                    return result
-
-        async def main() -> Any:
-            async with openai.AsyncOpenAI(base_url=self.base_url, **self.client_kwargs) as client:
-                with spyglass.instrument_openai(client):
-                    result = action(client)
-                    if inspect.isawaitable(result):
-                        result = await result
-                    if consume and isinstance(result, openai.AsyncStream):
-                        return [chunk async for chunk in result]
-                    return result
-
-        return asyncio.run(main())
 
 
 @pytest.fixture(params=["sync", "async"])

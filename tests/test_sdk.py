@@ -43,9 +43,8 @@ def test_span_records_message_template_and_attributes(captured):
 
 
 def test_spans_nest_and_logs_belong_to_their_span(captured):
-    with spyglass.span("outer"):
-        with spyglass.span("inner"):
-            spyglass.info("got {n} choices", n=2)
+    with spyglass.span("outer"), spyglass.span("inner"):
+        spyglass.info("got {n} choices", n=2)
     spans = {s["name"]: s for s in captured.spans()}
     assert spans["inner"]["parent"] == "outer"
     assert spans["got {n} choices"]["parent"] == "inner"
@@ -61,9 +60,16 @@ def test_each_log_level(captured):
     spyglass.info("i")
     spyglass.warn("w")
     spyglass.error("e {x}", x=1)
-    levels = [(s["attributes"]["spyglass.level"], s["attributes"]["spyglass.level_num"], s["status"])
-              for s in captured.spans()]
-    assert levels == [("debug", 5, "UNSET"), ("info", 9, "UNSET"), ("warn", 13, "UNSET"), ("error", 17, "ERROR")]
+    levels = [
+        (s["attributes"]["spyglass.level"], s["attributes"]["spyglass.level_num"], s["status"])
+        for s in captured.spans()
+    ]
+    assert levels == [
+        ("debug", 5, "UNSET"),
+        ("info", 9, "UNSET"),
+        ("warn", 13, "UNSET"),
+        ("error", 17, "ERROR"),
+    ]
 
 
 def test_exception_log_records_the_active_exception(captured):
@@ -259,12 +265,10 @@ def test_bad_boolean_env_var_is_a_clear_error(monkeypatch):
 
 def test_global_tracer_provider_follows_reconfiguration():
     other_library_tracer = trace.get_tracer("some.other.instrumentation")
-    with capture_spans() as first:
-        with other_library_tracer.start_as_current_span("theirs"):
-            spyglass.info("ours")
-    with capture_spans() as second:
-        with other_library_tracer.start_as_current_span("theirs again"):
-            pass
+    with capture_spans() as first, other_library_tracer.start_as_current_span("theirs"):
+        spyglass.info("ours")
+    with capture_spans() as second, other_library_tracer.start_as_current_span("theirs again"):
+        pass
     assert [s["name"] for s in first.spans()] == ["theirs", "ours"]
     assert first.spans()[1]["parent"] == "theirs"
     assert [s["name"] for s in second.spans()] == ["theirs again"]

@@ -276,7 +276,9 @@ class _ProxyTracer(trace.Tracer):
         if self._generation != STATE.generation:
             provider = STATE.tracer_provider
             self._tracer = (
-                provider.get_tracer(self._name, *self._args, **self._kwargs) if provider else trace.NoOpTracer()
+                provider.get_tracer(self._name, *self._args, **self._kwargs)
+                if provider
+                else trace.NoOpTracer()
             )
             self._generation = STATE.generation
         return self._tracer

@@ -81,7 +81,9 @@ def to_json(value: Any, max_length: int = DEFAULT_MAX_LENGTH) -> str:
         # Cycles, unsortable keys, deep nesting: walk it ourselves with a cycle guard and a depth cap.
         text = json.dumps(_jsonable(value, max_length, 0, set()), ensure_ascii=False, separators=(",", ":"))
     if len(text) > max_length:
-        text = json.dumps(_jsonable(value, max_length // 8, 0, set()), ensure_ascii=False, separators=(",", ":"))
+        text = json.dumps(
+            _jsonable(value, max_length // 8, 0, set()), ensure_ascii=False, separators=(",", ":")
+        )
     return clean_text(text, max_length)
 
 

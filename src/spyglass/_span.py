@@ -87,7 +87,8 @@ class SpyglassSpan:
         try:
             settings()  # configure with defaults on first use
             self._span = STATE.tracer.start_span(
-                self._msg_template, attributes=user_attributes(self._msg_template, self._attributes, names.KIND_SPAN)
+                self._msg_template,
+                attributes=user_attributes(self._msg_template, self._attributes, names.KIND_SPAN),
             )
             self._token = otel_context.attach(trace.set_span_in_context(self._span))
         except Exception:

@@ -31,5 +31,7 @@ def format_message(template: str, fields: dict[str, Any]) -> str:
             value = _formatter.convert_field(value, conversion)
             out.append(_formatter.format_field(value, spec))
         except Exception:
-            out.append("{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}")
+            out.append(
+                "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            )
     return "".join(out)

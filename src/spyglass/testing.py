@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -26,9 +27,14 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from ._config import configure, shutdown
 
 # Attributes holding JSON strings, decoded by `span_to_dict` so tests compare structures.
-_JSON_ATTRIBUTES = frozenset({
-    "gen_ai.system_instructions", "gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.tool.definitions",
-})
+_JSON_ATTRIBUTES = frozenset(
+    {
+        "gen_ai.system_instructions",
+        "gen_ai.input.messages",
+        "gen_ai.output.messages",
+        "gen_ai.tool.definitions",
+    }
+)
 
 
 class CapturedSpans:
@@ -60,12 +66,14 @@ class CapturedSpans:
                 for metric in scope.metrics:
                     points = found.setdefault(metric.name, [])
                     for point in metric.data.data_points:  # type: ignore[union-attr]
-                        points.append({
-                            "attributes": dict(point.attributes or {}),
-                            "count": getattr(point, "count", None),
-                            "sum": getattr(point, "sum", None),
-                            "bucket_boundaries": tuple(getattr(point, "explicit_bounds", ()) or ()),
-                        })
+                        points.append(
+                            {
+                                "attributes": dict(point.attributes or {}),
+                                "count": getattr(point, "count", None),
+                                "sum": getattr(point, "sum", None),
+                                "bucket_boundaries": tuple(getattr(point, "explicit_bounds", ()) or ()),
+                            }
+                        )
         return found
 
 
@@ -74,10 +82,8 @@ def span_to_dict(span: ReadableSpan, names_by_id: dict[int, str] | None = None) 
     attributes: dict[str, Any] = {}
     for key, value in (span.attributes or {}).items():
         if key in _JSON_ATTRIBUTES and isinstance(value, str):
-            try:
+            with contextlib.suppress(ValueError):
                 value = json.loads(value)
-            except ValueError:
-                pass
         attributes[key] = value
     parent = span.parent.span_id if span.parent is not None else None
     return {
@@ -103,7 +109,10 @@ def capture_spans(**configure_kwargs: Any) -> Iterator[CapturedSpans]:
     configure_kwargs.setdefault("console", False)
     configure_kwargs.setdefault("store", False)
     configure(
-        additional_span_processors=[SimpleSpanProcessor(exporter), *configure_kwargs.pop("additional_span_processors", ())],
+        additional_span_processors=[
+            SimpleSpanProcessor(exporter),
+            *configure_kwargs.pop("additional_span_processors", ()),
+        ],
         metric_readers=[reader, *configure_kwargs.pop("metric_readers", ())],
         **configure_kwargs,
     )

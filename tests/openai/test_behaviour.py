@@ -34,13 +34,16 @@ def llm(captured):
         ("error-500", openai.InternalServerError, None, 500),
     ],
 )
-def test_api_errors_are_recorded_and_the_caller_gets_the_same_exception(api, captured, model, exception,
-                                                                        error_type, status):
+def test_api_errors_are_recorded_and_the_caller_gets_the_same_exception(
+    api, captured, model, exception, error_type, status
+):
     with pytest.raises(exception) as raised:
         api.call(lambda c: c.chat.completions.create, model=model, messages=MESSAGES)
     (span,) = llm(captured)
     assert span["status"] == "ERROR"
-    assert span["attributes"]["error.type"] == (error_type or raised.value.code or type(raised.value).__qualname__)
+    assert span["attributes"]["error.type"] == (
+        error_type or raised.value.code or type(raised.value).__qualname__
+    )
     assert span["attributes"]["http.response.status_code"] == status
     (event,) = span["events"]
     assert event["name"] == "exception"
@@ -114,11 +117,13 @@ def test_with_options_copies_are_instrumented_and_uninstrumented_with_the_origin
 
 
 def test_other_clients_stay_untraced(server, captured):
-    with openai.OpenAI(api_key="k", base_url=server.base_url) as traced, \
-            openai.OpenAI(api_key="k", base_url=server.base_url) as other:
-        with spyglass.instrument_openai(traced):
-            other.chat.completions.create(model="gpt-4o", messages=MESSAGES)
-            traced.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    with (
+        openai.OpenAI(api_key="k", base_url=server.base_url) as traced,
+        openai.OpenAI(api_key="k", base_url=server.base_url) as other,
+        spyglass.instrument_openai(traced),
+    ):
+        other.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        traced.chat.completions.create(model="gpt-4o", messages=MESSAGES)
     assert len(llm(captured)) == 1
 
 
@@ -137,7 +142,11 @@ def test_instrumenting_every_client_covers_clients_created_later_and_azure(serve
         asyncio.run(async_call())
     with openai.OpenAI(api_key="k", base_url=server.base_url) as client:
         client.chat.completions.create(model="gpt-4o", messages=MESSAGES)  # after the block: untraced
-    assert [s["name"] for s in llm(captured)] == ["chat gpt-4o", "chat gpt-4o", "embeddings text-embedding-3-small"]
+    assert [s["name"] for s in llm(captured)] == [
+        "chat gpt-4o",
+        "chat gpt-4o",
+        "embeddings text-embedding-3-small",
+    ]
 
 
 def test_instrumenting_a_class_or_an_iterable(server, captured):
@@ -189,8 +198,9 @@ def test_suppress_instrumentation(client, captured):
         ("spyglass.integrations.openai._endpoints", None, "chat_input"),
     ],
 )
-def test_a_failure_inside_spyglass_never_reaches_the_caller(server, captured, caplog, monkeypatch, module, owner,
-                                                            attribute):
+def test_a_failure_inside_spyglass_never_reaches_the_caller(
+    server, captured, caplog, monkeypatch, module, owner, attribute
+):
     import importlib
 
     target = importlib.import_module(module)
@@ -204,15 +214,23 @@ def test_a_failure_inside_spyglass_never_reaches_the_caller(server, captured, ca
     reset_reported_errors()
     with openai.OpenAI(api_key="k", base_url=server.base_url, max_retries=0) as plain:
         expected = plain.chat.completions.create(model="gpt-4o", messages=MESSAGES).to_dict()
-        expected_stream = [c.to_dict() for c in plain.chat.completions.create(
-            model="gpt-4o", messages=MESSAGES, stream=True)]
+        expected_stream = [
+            c.to_dict() for c in plain.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
+        ]
     with caplog.at_level(logging.ERROR, logger="spyglass"):
         with openai.OpenAI(api_key="k", base_url=server.base_url, max_retries=0) as client:
             with spyglass.instrument_openai(client):
                 for _ in range(2):
-                    assert client.chat.completions.create(model="gpt-4o", messages=MESSAGES).to_dict() == expected
-                    chunks = [c.to_dict() for c in client.chat.completions.create(
-                        model="gpt-4o", messages=MESSAGES, stream=True)]
+                    assert (
+                        client.chat.completions.create(model="gpt-4o", messages=MESSAGES).to_dict()
+                        == expected
+                    )
+                    chunks = [
+                        c.to_dict()
+                        for c in client.chat.completions.create(
+                            model="gpt-4o", messages=MESSAGES, stream=True
+                        )
+                    ]
                     assert chunks == expected_stream
                 with pytest.raises(openai.NotFoundError):
                     client.chat.completions.create(model="error-404", messages=MESSAGES)
@@ -230,10 +248,13 @@ def test_concurrent_async_calls_end_up_under_the_right_parents(server, captured)
     async def one(client, i):
         with spyglass.span("parent {i}", i=i):
             if i % 2:
-                await client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": f"q{i}"}])
+                await client.chat.completions.create(
+                    model="gpt-4o", messages=[{"role": "user", "content": f"q{i}"}]
+                )
             else:
                 stream = await client.chat.completions.create(
-                    model="gpt-4o", messages=[{"role": "user", "content": f"q{i}"}], stream=True)
+                    model="gpt-4o", messages=[{"role": "user", "content": f"q{i}"}], stream=True
+                )
                 async for _ in stream:
                     await asyncio.sleep(0)
 
@@ -273,7 +294,8 @@ def test_threads_keep_their_own_parents(client, captured):
     for span in (s for s in spans if s["attributes"]["spyglass.kind"] == "llm"):
         parent = by_id[span["parent_id"]]
         assert span["attributes"]["gen_ai.input.messages"][0]["parts"][0]["content"] == (
-            f"t{parent['attributes']['i']}")
+            f"t{parent['attributes']['i']}"
+        )
 
 
 # --- metrics -------------------------------------------------------------------------------------------------------

@@ -38,8 +38,15 @@ def output_text(span) -> str:
 
 
 def test_chat_completion(api, captured):
-    response = api.call(lambda c: c.chat.completions.create, model="gpt-4o", messages=MESSAGES,
-                        temperature=0.5, max_tokens=100, seed=7, stop=["\n\n"])
+    response = api.call(
+        lambda c: c.chat.completions.create,
+        model="gpt-4o",
+        messages=MESSAGES,
+        temperature=0.5,
+        max_tokens=100,
+        seed=7,
+        stop=["\n\n"],
+    )
     (span,) = llm_spans(captured)
     attributes = span["attributes"]
     assert span["name"] == "chat gpt-4o"
@@ -64,20 +71,34 @@ def test_chat_completion(api, captured):
             {"role": "user", "parts": [{"type": "text", "content": MESSAGES[1]["content"]}]}
         ],
         "gen_ai.output.messages": [
-            {"role": "assistant", "parts": [{"type": "text", "content": response.choices[0].message.content}],
-             "finish_reason": "stop"}
+            {
+                "role": "assistant",
+                "parts": [{"type": "text", "content": response.choices[0].message.content}],
+                "finish_reason": "stop",
+            }
         ],
         "gen_ai.response.id": response.id,
         "gen_ai.response.model": response.model,
         "gen_ai.response.finish_reasons": ("stop",),
-        **({"openai.response.system_fingerprint": response.system_fingerprint}
-           if response.system_fingerprint else {}),
+        **(
+            {"openai.response.system_fingerprint": response.system_fingerprint}
+            if response.system_fingerprint
+            else {}
+        ),
         "gen_ai.usage.input_tokens": response.usage.prompt_tokens,
         "gen_ai.usage.output_tokens": response.usage.completion_tokens,
-        **({"gen_ai.usage.cache_read.input_tokens": response.usage.prompt_tokens_details.cached_tokens}
-           if response.usage.prompt_tokens_details else {}),
-        **({"gen_ai.usage.reasoning.output_tokens": response.usage.completion_tokens_details.reasoning_tokens}
-           if response.usage.completion_tokens_details else {}),
+        **(
+            {"gen_ai.usage.cache_read.input_tokens": response.usage.prompt_tokens_details.cached_tokens}
+            if response.usage.prompt_tokens_details
+            else {}
+        ),
+        **(
+            {
+                "gen_ai.usage.reasoning.output_tokens": response.usage.completion_tokens_details.reasoning_tokens
+            }
+            if response.usage.completion_tokens_details
+            else {}
+        ),
         "spyglass.usage.source": "api",
         "spyglass.cost.usd": IsFloat(gt=0),
         "spyglass.cost.status": "known",
@@ -134,14 +155,22 @@ def test_usage_is_recorded_for_streams_without_changing_the_chunks_the_caller_se
 
 
 def test_a_caller_asking_for_usage_gets_the_usage_chunk(api, server, captured):
-    chunks = api.call(lambda c: c.chat.completions.create, model="gpt-4o", messages=MESSAGES, stream=True,
-                      stream_options={"include_usage": True})
+    chunks = api.call(
+        lambda c: c.chat.completions.create,
+        model="gpt-4o",
+        messages=MESSAGES,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
     assert chunks[-1].choices == []
-    assert chunks[-1].usage.completion_tokens == llm_spans(captured)[1]["attributes"]["gen_ai.usage.output_tokens"]
+    assert (
+        chunks[-1].usage.completion_tokens
+        == llm_spans(captured)[1]["attributes"]["gen_ai.usage.output_tokens"]
+    )
 
 
 def test_server_rejecting_stream_options_still_answers_the_callers_request(strict_server, captured):
-    from conftest import Api
+    from openai_api import Api
 
     for mode in ("sync", "async"):
         chunks = Api(mode, strict_server.base_url).call(
@@ -161,7 +190,9 @@ def test_server_rejecting_stream_options_still_answers_the_callers_request(stric
 
 
 def test_multiple_choices_in_a_stream(api, captured):
-    chunks = api.call(lambda c: c.chat.completions.create, model="gpt-4o", messages=MESSAGES, stream=True, n=2)
+    chunks = api.call(
+        lambda c: c.chat.completions.create, model="gpt-4o", messages=MESSAGES, stream=True, n=2
+    )
     texts = {0: "", 1: ""}
     for chunk in chunks:
         for choice in chunk.choices:
@@ -176,39 +207,77 @@ def test_multiple_choices_in_a_stream(api, captured):
 @pytest.mark.parametrize("stream", [False, True])
 def test_tool_call_round_trip(api, captured, stream):
     messages = [{"role": "user", "content": "What is the weather in Paris?"}]
-    first = api.call(lambda c: c.chat.completions.create, model="gpt-4o", messages=messages,
-                     tools=[WEATHER_TOOL], stream=stream)
+    first = api.call(
+        lambda c: c.chat.completions.create,
+        model="gpt-4o",
+        messages=messages,
+        tools=[WEATHER_TOOL],
+        stream=stream,
+    )
     if stream:
-        fragments = [tc for chunk in first for choice in chunk.choices for tc in (choice.delta.tool_calls or ())]
+        fragments = [
+            tc for chunk in first for choice in chunk.choices for tc in (choice.delta.tool_calls or ())
+        ]
         call_id = next(tc.id for tc in fragments if tc.id)
         arguments = "".join(tc.function.arguments or "" for tc in fragments)
     else:
         call = first.choices[0].message.tool_calls[0]
         call_id, arguments = call.id, call.function.arguments
     tool_span = llm_spans(captured)[-1]
-    assert tool_span["attributes"]["gen_ai.output.messages"] == [{
-        "role": "assistant",
-        "parts": [{"type": "tool_call", "id": call_id, "name": "get_weather", "arguments": json.loads(arguments)}],
-        "finish_reason": "tool_calls",
-    }]
+    assert tool_span["attributes"]["gen_ai.output.messages"] == [
+        {
+            "role": "assistant",
+            "parts": [
+                {
+                    "type": "tool_call",
+                    "id": call_id,
+                    "name": "get_weather",
+                    "arguments": json.loads(arguments),
+                }
+            ],
+            "finish_reason": "tool_calls",
+        }
+    ]
     assert tool_span["attributes"]["gen_ai.response.finish_reasons"] == ("tool_calls",)
-    assert llm_spans(captured)[0]["attributes"]["gen_ai.tool.definitions"] == [{
-        "type": "function", "name": "get_weather", "description": "Weather in a city",
-        "parameters": WEATHER_TOOL["function"]["parameters"],
-    }]
+    assert llm_spans(captured)[0]["attributes"]["gen_ai.tool.definitions"] == [
+        {
+            "type": "function",
+            "name": "get_weather",
+            "description": "Weather in a city",
+            "parameters": WEATHER_TOOL["function"]["parameters"],
+        }
+    ]
     captured.clear()
     follow_up = [
         *messages,
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": call_id, "type": "function", "function": {"name": "get_weather", "arguments": arguments}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": call_id,
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": arguments},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": call_id, "content": "Sunny, 24°C"},
     ]
     api.call(lambda c: c.chat.completions.create, model="gpt-4o", messages=follow_up, tools=[WEATHER_TOOL])
     (second,) = llm_spans(captured)
     assert second["attributes"]["gen_ai.input.messages"] == [
         {"role": "user", "parts": [{"type": "text", "content": "What is the weather in Paris?"}]},
-        {"role": "assistant", "parts": [
-            {"type": "tool_call", "id": call_id, "name": "get_weather", "arguments": json.loads(arguments)}]},
+        {
+            "role": "assistant",
+            "parts": [
+                {
+                    "type": "tool_call",
+                    "id": call_id,
+                    "name": "get_weather",
+                    "arguments": json.loads(arguments),
+                }
+            ],
+        },
         {"role": "tool", "parts": [{"type": "tool_call_response", "id": call_id, "response": "Sunny, 24°C"}]},
     ]
 
@@ -219,8 +288,9 @@ class Person(pydantic.BaseModel):
 
 
 def test_chat_completions_parse(api, captured):
-    completion = api.call(lambda c: c.chat.completions.parse, model="gpt-4o", messages=MESSAGES,
-                          response_format=Person)
+    completion = api.call(
+        lambda c: c.chat.completions.parse, model="gpt-4o", messages=MESSAGES, response_format=Person
+    )
     assert isinstance(completion.choices[0].message.parsed, Person)
     (span,) = llm_spans(captured)
     assert span["attributes"]["gen_ai.output.type"] == "json"
@@ -245,7 +315,7 @@ def test_chat_completions_stream_helper(api, captured):
         return consume()
 
     final = api.run(action)
-    request, stream = llm_spans(captured)
+    stream = llm_spans(captured)[1]
     assert stream["attributes"]["spyglass.stream.outcome"] == "completed"
     assert output_text(stream) == final.choices[0].message.content
     assert final.usage is None  # the helper saw exactly what it would have seen uninstrumented
@@ -253,13 +323,19 @@ def test_chat_completions_stream_helper(api, captured):
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_legacy_completions(api, captured, stream):
-    result = api.call(lambda c: c.completions.create, model="gpt-3.5-turbo-instruct", prompt="Say hi",
-                      max_tokens=20, stream=stream)
+    result = api.call(
+        lambda c: c.completions.create,
+        model="gpt-3.5-turbo-instruct",
+        prompt="Say hi",
+        max_tokens=20,
+        stream=stream,
+    )
     spans = llm_spans(captured)
     assert spans[0]["name"] == "text_completion gpt-3.5-turbo-instruct"
     assert spans[0]["attributes"]["spyglass.msg"] == "Completion with 'gpt-3.5-turbo-instruct'"
     assert spans[0]["attributes"]["gen_ai.input.messages"] == [
-        {"role": "user", "parts": [{"type": "text", "content": "Say hi"}]}]
+        {"role": "user", "parts": [{"type": "text", "content": "Say hi"}]}
+    ]
     text = "".join(c.choices[0].text for c in result if c.choices) if stream else result.choices[0].text
     assert output_text(spans[-1]) == text
     assert spans[-1]["attributes"]["gen_ai.usage.output_tokens"] > 0
@@ -268,8 +344,12 @@ def test_legacy_completions(api, captured, stream):
 
 @pytest.mark.parametrize("encoding_format", ["float", "base64"])
 def test_embeddings(api, captured, encoding_format):
-    response = api.call(lambda c: c.embeddings.create, model="text-embedding-3-small",
-                        input=["first text", "second text"], encoding_format=encoding_format)
+    response = api.call(
+        lambda c: c.embeddings.create,
+        model="text-embedding-3-small",
+        input=["first text", "second text"],
+        encoding_format=encoding_format,
+    )
     (span,) = llm_spans(captured)
     assert span["name"] == "embeddings text-embedding-3-small"
     attributes = span["attributes"]
@@ -279,15 +359,23 @@ def test_embeddings(api, captured, encoding_format):
     dimensions = len(base64.b64decode(vector)) // 4 if encoding_format == "base64" else len(vector)
     assert attributes["gen_ai.embeddings.dimension.count"] == dimensions
     assert attributes["gen_ai.usage.input_tokens"] == response.usage.prompt_tokens
-    assert attributes["gen_ai.input.messages"] == [{"role": "user", "parts": [
-        {"type": "text", "content": "first text"}, {"type": "text", "content": "second text"}]}]
+    assert attributes["gen_ai.input.messages"] == [
+        {
+            "role": "user",
+            "parts": [{"type": "text", "content": "first text"}, {"type": "text", "content": "second text"}],
+        }
+    ]
     assert attributes["spyglass.cost.status"] == "known"
 
 
 @pytest.mark.parametrize("response_format", ["url", "b64_json"])
 def test_image_generation(api, captured, response_format):
-    response = api.call(lambda c: c.images.generate, model="dall-e-3", prompt="R2D2 in a desert",
-                        response_format=response_format)
+    response = api.call(
+        lambda c: c.images.generate,
+        model="dall-e-3",
+        prompt="R2D2 in a desert",
+        response_format=response_format,
+    )
     (span,) = llm_spans(captured)
     assert span["name"] == "image_generation dall-e-3"
     assert span["attributes"]["spyglass.msg"] == "Image Generation with 'dall-e-3'"
@@ -299,8 +387,13 @@ def test_image_generation(api, captured, response_format):
         import hashlib
 
         raw = base64.b64decode(response.data[0].b64_json)
-        assert image == {"type": "blob", "modality": "image", "mime_type": "image/png", "size": len(raw),
-                         "sha256": hashlib.sha256(raw).hexdigest()}
+        assert image == {
+            "type": "blob",
+            "modality": "image",
+            "mime_type": "image/png",
+            "size": len(raw),
+            "sha256": hashlib.sha256(raw).hexdigest(),
+        }
         assert response.data[0].b64_json not in json.dumps(span["attributes"]["gen_ai.output.messages"])
 
 
@@ -316,12 +409,14 @@ def test_image_edit(api, captured, tmp_path):
     (span,) = llm_spans(captured)
     assert span["name"] == "image_edit gpt-image-1"
     assert span["attributes"]["gen_ai.input.messages"] == [
-        {"role": "user", "parts": [{"type": "text", "content": "add a hat"}]}]
+        {"role": "user", "parts": [{"type": "text", "content": "add a hat"}]}
+    ]
 
 
 def test_responses_create(api, captured):
-    response = api.call(lambda c: c.responses.create, model="gpt-4.1", instructions="Be brief.",
-                        input="Tell me a joke")
+    response = api.call(
+        lambda c: c.responses.create, model="gpt-4.1", instructions="Be brief.", input="Tell me a joke"
+    )
     (span,) = llm_spans(captured)
     attributes = span["attributes"]
     assert span["name"] == "chat gpt-4.1"
@@ -329,7 +424,8 @@ def test_responses_create(api, captured):
     assert attributes["openai.api.type"] == "responses"
     assert attributes["gen_ai.system_instructions"] == [{"type": "text", "content": "Be brief."}]
     assert attributes["gen_ai.input.messages"] == [
-        {"role": "user", "parts": [{"type": "text", "content": "Tell me a joke"}]}]
+        {"role": "user", "parts": [{"type": "text", "content": "Tell me a joke"}]}
+    ]
     assert output_text(span) == response.output_text
     assert attributes["gen_ai.response.id"] == response.id
     assert attributes["gen_ai.usage.input_tokens"] == response.usage.input_tokens
@@ -339,7 +435,7 @@ def test_responses_create(api, captured):
 def test_responses_create_stream(api, captured):
     events = api.call(lambda c: c.responses.create, model="gpt-4.1", input="Tell me a joke", stream=True)
     text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
-    request, stream = llm_spans(captured)
+    stream = llm_spans(captured)[1]
     assert stream["attributes"]["spyglass.stream.outcome"] == "completed"
     assert output_text(stream) == text
     completed = next(e for e in events if e.type == "response.completed")
@@ -376,11 +472,19 @@ def test_responses_stream_helper_and_parse(api, captured):
 
 def test_responses_tool_call(api, captured):
     tool = {"type": "function", "name": "get_weather", "parameters": WEATHER_TOOL["function"]["parameters"]}
-    response = api.call(lambda c: c.responses.create, model="gpt-4.1", input="Weather in Paris?", tools=[tool])
+    response = api.call(
+        lambda c: c.responses.create, model="gpt-4.1", input="Weather in Paris?", tools=[tool]
+    )
     call = next(item for item in response.output if item.type == "function_call")
     (span,) = llm_spans(captured)
     assert span["attributes"]["gen_ai.output.messages"][0]["parts"] == [
-        {"type": "tool_call", "id": call.call_id, "name": "get_weather", "arguments": json.loads(call.arguments)}]
+        {
+            "type": "tool_call",
+            "id": call.call_id,
+            "name": "get_weather",
+            "arguments": json.loads(call.arguments),
+        }
+    ]
     assert span["attributes"]["gen_ai.response.finish_reasons"] == ("tool_calls",)
 
 
@@ -395,13 +499,13 @@ def test_other_endpoints_get_a_generic_span(api, captured):
 
 
 def test_capture_content_false_records_everything_but_content(server):
-    from conftest import Api
-
+    from openai_api import Api
     from spyglass.testing import capture_spans
 
     with capture_spans(capture_content=False) as captured:
         response = Api("sync", server.base_url).call(
-            lambda c: c.chat.completions.create, model="gpt-4o", messages=MESSAGES, tools=[WEATHER_TOOL])
+            lambda c: c.chat.completions.create, model="gpt-4o", messages=MESSAGES, tools=[WEATHER_TOOL]
+        )
     (span,) = llm_spans(captured)
     attributes = span["attributes"]
     for key in ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions"):
@@ -429,16 +533,31 @@ def test_images_in_the_conversation_are_references_not_base64(api, captured):
 
     raw = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4000
     data = base64.b64encode(raw).decode()
-    messages = [{"role": "user", "content": [
-        {"type": "text", "text": "What is in this image?"},
-        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{data}"}},
-        {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
-    ]}]
+    messages = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "What is in this image?"},
+                {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{data}"}},
+                {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
+            ],
+        }
+    ]
     api.call(lambda c: c.chat.completions.create, model="gpt-4o", messages=messages)
     (span,) = llm_spans(captured)
-    assert span["attributes"]["gen_ai.input.messages"] == [{"role": "user", "parts": [
-        {"type": "text", "content": "What is in this image?"},
-        {"type": "blob", "modality": "image", "mime_type": "image/png", "size": len(raw),
-         "sha256": hashlib.sha256(raw).hexdigest()},
-        {"type": "uri", "modality": "image", "uri": "https://example.com/cat.png"},
-    ]}]
+    assert span["attributes"]["gen_ai.input.messages"] == [
+        {
+            "role": "user",
+            "parts": [
+                {"type": "text", "content": "What is in this image?"},
+                {
+                    "type": "blob",
+                    "modality": "image",
+                    "mime_type": "image/png",
+                    "size": len(raw),
+                    "sha256": hashlib.sha256(raw).hexdigest(),
+                },
+                {"type": "uri", "modality": "image", "uri": "https://example.com/cat.png"},
+            ],
+        }
+    ]

@@ -41,17 +41,22 @@ def test_with_raw_response_stream(client, captured):
 
 
 def test_with_streaming_response(client, captured):
-    with client.chat.completions.with_streaming_response.create(model="gpt-4o", messages=MESSAGES) as response:
+    with client.chat.completions.with_streaming_response.create(
+        model="gpt-4o", messages=MESSAGES
+    ) as response:
         assert captured.spans() == []  # the body is not read yet: the call is still going
         completion = response.parse()
     (span,) = captured.spans()
     assert span["attributes"]["gen_ai.response.id"] == completion.id
     assert span["attributes"]["gen_ai.output.messages"][0]["parts"][0]["content"] == (
-        completion.choices[0].message.content)
+        completion.choices[0].message.content
+    )
 
 
 def test_with_streaming_response_read_raw_only(client, captured):
-    with client.chat.completions.with_streaming_response.create(model="gpt-4o", messages=MESSAGES) as response:
+    with client.chat.completions.with_streaming_response.create(
+        model="gpt-4o", messages=MESSAGES
+    ) as response:
         body = b"".join(response.iter_bytes())
     assert body.startswith(b"{")
     (span,) = captured.spans()
@@ -73,7 +78,9 @@ def test_async_raw_variants(server, captured):
     async def main():
         async with openai.AsyncOpenAI(api_key="k", base_url=server.base_url, max_retries=0) as client:
             with spyglass.instrument_openai(client):
-                raw = await client.chat.completions.with_raw_response.create(model="gpt-4o", messages=MESSAGES)
+                raw = await client.chat.completions.with_raw_response.create(
+                    model="gpt-4o", messages=MESSAGES
+                )
                 first = raw.parse()
                 async with client.chat.completions.with_streaming_response.create(
                     model="gpt-4o", messages=MESSAGES

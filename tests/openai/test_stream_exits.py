@@ -34,7 +34,9 @@ def test_read_to_the_end(sync_client, captured):
 def test_closed_explicitly_after_two_chunks(sync_client, captured):
     stream = sync_client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
     first = [next(stream), next(stream)]
-    assert not captured.spans() or all(s["attributes"]["spyglass.kind"] != "llm_stream" for s in captured.spans())
+    assert not captured.spans() or all(
+        s["attributes"]["spyglass.kind"] != "llm_stream" for s in captured.spans()
+    )
     stream.close()
     span = stream_span(captured)
     assert span["attributes"]["spyglass.stream.outcome"] == "closed_early"
@@ -120,14 +122,18 @@ def test_async_exit_paths(server, captured):
                     async for _ in stream:
                         break
                 stream = await client.chat.completions.create(
-                    model="midstream-error", messages=MESSAGES, stream=True)
+                    model="midstream-error", messages=MESSAGES, stream=True
+                )
                 with pytest.raises(openai.APIError):
                     async for _ in stream:
                         pass
 
     asyncio.run(main())
-    outcomes = [s["attributes"]["spyglass.stream.outcome"] for s in captured.spans()
-                if s["attributes"].get("spyglass.kind") == "llm_stream"]
+    outcomes = [
+        s["attributes"]["spyglass.stream.outcome"]
+        for s in captured.spans()
+        if s["attributes"].get("spyglass.kind") == "llm_stream"
+    ]
     assert outcomes == ["completed", "closed_early", "closed_early", "error"]
 
 

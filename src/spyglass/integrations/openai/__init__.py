@@ -141,16 +141,11 @@ def instrument_openai(
 def _targets(client: Any, openai: Any, bases: tuple[type, type]) -> list[Any]:
     if client is None:
         return list(bases)
-    if isinstance(client, type) or not isinstance(client, Iterable):
-        items = [client]
-    else:
-        items = list(client)
+    items = [client] if isinstance(client, type) or not isinstance(client, Iterable) else list(client)
     for item in items:
         cls = item if isinstance(item, type) else type(item)
         if not issubclass(cls, bases):
-            raise ConfigError(
-                f"instrument_openai() takes OpenAI clients or client classes, got {item!r}"
-            )
+            raise ConfigError(f"instrument_openai() takes OpenAI clients or client classes, got {item!r}")
     return items
 
 

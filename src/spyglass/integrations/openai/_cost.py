@@ -13,10 +13,21 @@ from decimal import Decimal
 from typing import Any
 
 # genai-prices names the providers it prices; ours map onto theirs where they differ.
-_PROVIDER_IDS = {"openai": "openai", "azure.ai.openai": "azure", "openrouter": "openrouter",
-                 "groq": "groq", "deepseek": "deepseek", "mistral_ai": "mistral", "x_ai": "x-ai",
-                 "gcp.gemini": "google", "anthropic": "anthropic", "together": "together",
-                 "fireworks": "fireworks", "perplexity": "perplexity", "cohere": "cohere"}
+_PROVIDER_IDS = {
+    "openai": "openai",
+    "azure.ai.openai": "azure",
+    "openrouter": "openrouter",
+    "groq": "groq",
+    "deepseek": "deepseek",
+    "mistral_ai": "mistral",
+    "x_ai": "x-ai",
+    "gcp.gemini": "google",
+    "anthropic": "anthropic",
+    "together": "together",
+    "fireworks": "fireworks",
+    "perplexity": "perplexity",
+    "cohere": "cohere",
+}
 
 
 @dataclass(frozen=True)
@@ -59,13 +70,21 @@ def _lookup(provider: str, model: str) -> _FlatPrice | Any | None:
     price = found.model_price
     fields = (price.input_mtok, price.output_mtok, price.cache_read_mtok)
     if all(f is None or isinstance(f, Decimal | int | float) for f in fields):
-        return _FlatPrice(float(price.input_mtok or 0), float(price.output_mtok or 0),
-                          None if price.cache_read_mtok is None else float(price.cache_read_mtok))
+        return _FlatPrice(
+            float(price.input_mtok or 0),
+            float(price.output_mtok or 0),
+            None if price.cache_read_mtok is None else float(price.cache_read_mtok),
+        )
     return price
 
 
-def cost_of(provider: str, model: str | None, input_tokens: int | None, output_tokens: int | None,
-            cached_tokens: int | None) -> Cost:
+def cost_of(
+    provider: str,
+    model: str | None,
+    input_tokens: int | None,
+    output_tokens: int | None,
+    cached_tokens: int | None,
+) -> Cost:
     """The USD cost of one call, or why it is unknown."""
     if not model:
         return Cost(None, "no model")
@@ -78,6 +97,9 @@ def cost_of(provider: str, model: str | None, input_tokens: int | None, output_t
         return Cost(price.cost(input_tokens or 0, output_tokens or 0, cached_tokens or 0))
     from genai_prices import Usage
 
-    usage = Usage(input_tokens=input_tokens or 0, output_tokens=output_tokens or 0,
-                  cache_read_tokens=cached_tokens or None)
+    usage = Usage(
+        input_tokens=input_tokens or 0,
+        output_tokens=output_tokens or 0,
+        cache_read_tokens=cached_tokens or None,
+    )
     return Cost(float(price.calc_price(usage)["total_price"]))

@@ -8,6 +8,7 @@ parsed object. All are pure: they fill a dict of attributes.
 from __future__ import annotations
 
 import binascii
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -192,11 +193,16 @@ def _completion_response(response: Any, attributes: Attributes, capture: bool, l
     choices = get(response, "choices") or ()
     attributes[names.RESPONSE_FINISH_REASONS] = tuple(str(get(c, "finish_reason")) for c in choices)
     if capture:
-        attributes[names.OUTPUT_MESSAGES] = dumps([
-            {"role": "assistant", "parts": [{"type": "text", "content": get(c, "text") or ""}],
-             "finish_reason": get(c, "finish_reason")}
-            for c in choices
-        ])
+        attributes[names.OUTPUT_MESSAGES] = dumps(
+            [
+                {
+                    "role": "assistant",
+                    "parts": [{"type": "text", "content": get(c, "text") or ""}],
+                    "finish_reason": get(c, "finish_reason"),
+                }
+                for c in choices
+            ]
+        )
     return usage_of(get(response, "usage"))
 
 
@@ -220,10 +226,8 @@ def _embeddings_response(response: Any, attributes: Attributes, capture: bool, l
         if isinstance(vector, list | tuple):
             attributes[names.EMBEDDINGS_DIMENSION_COUNT] = len(vector)
         elif isinstance(vector, str):  # encoding_format="base64": little-endian float32s
-            try:
+            with contextlib.suppress(binascii.Error, ValueError):
                 attributes[names.EMBEDDINGS_DIMENSION_COUNT] = len(binascii.a2b_base64(vector)) // 4
-            except (binascii.Error, ValueError):
-                pass
     usage = get(response, "usage")
     if usage is None:
         return None

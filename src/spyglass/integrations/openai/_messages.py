@@ -109,13 +109,21 @@ def _tool_call_parts(tool_calls: Any, limit: int) -> list[Part]:
         if function is None:  # custom tools carry `custom` instead of `function`
             custom = get(call, "custom", {})
             parts.append(
-                {"type": "tool_call", "id": get(call, "id"), "name": get(custom, "name"),
-                 "arguments": truncate(str(get(custom, "input", "")), limit)}
+                {
+                    "type": "tool_call",
+                    "id": get(call, "id"),
+                    "name": get(custom, "name"),
+                    "arguments": truncate(str(get(custom, "input", "")), limit),
+                }
             )
             continue
         parts.append(
-            {"type": "tool_call", "id": get(call, "id"), "name": get(function, "name"),
-             "arguments": parse_arguments(get(function, "arguments"), limit)}
+            {
+                "type": "tool_call",
+                "id": get(call, "id"),
+                "name": get(function, "name"),
+                "arguments": parse_arguments(get(function, "arguments"), limit),
+            }
         )
     return parts
 
@@ -135,14 +143,24 @@ def chat_input(messages: Iterable[Any], limit: int) -> tuple[list[Part], list[Me
             system.extend(_content_parts(content, limit))
             continue
         if role == "tool":
-            text = content if isinstance(content, str) else " ".join(
-                p.get("content", "") for p in _content_parts(content, limit) if p.get("type") == "text"
+            text = (
+                content
+                if isinstance(content, str)
+                else " ".join(
+                    p.get("content", "") for p in _content_parts(content, limit) if p.get("type") == "text"
+                )
             )
             conversation.append(
-                {"role": "tool", "parts": [
-                    {"type": "tool_call_response", "id": get(message, "tool_call_id"),
-                     "response": truncate(text or "", limit)}
-                ]}
+                {
+                    "role": "tool",
+                    "parts": [
+                        {
+                            "type": "tool_call_response",
+                            "id": get(message, "tool_call_id"),
+                            "response": truncate(text or "", limit),
+                        }
+                    ],
+                }
             )
             continue
         parts = _content_parts(content, limit)
@@ -153,8 +171,14 @@ def chat_input(messages: Iterable[Any], limit: int) -> tuple[list[Part], list[Me
             parts.extend(_tool_call_parts(get(message, "tool_calls"), limit))
             function_call = get(message, "function_call")
             if function_call:
-                parts.append({"type": "tool_call", "id": None, "name": get(function_call, "name"),
-                              "arguments": parse_arguments(get(function_call, "arguments"), limit)})
+                parts.append(
+                    {
+                        "type": "tool_call",
+                        "id": None,
+                        "name": get(function_call, "name"),
+                        "arguments": parse_arguments(get(function_call, "arguments"), limit),
+                    }
+                )
         entry: Message = {"role": role or "user", "parts": parts}
         if get(message, "name"):
             entry["name"] = get(message, "name")
@@ -177,8 +201,14 @@ def chat_output_message(message: Any, finish_reason: str | None, limit: int) -> 
     parts.extend(_tool_call_parts(get(message, "tool_calls"), limit))
     function_call = get(message, "function_call")
     if function_call:
-        parts.append({"type": "tool_call", "id": None, "name": get(function_call, "name"),
-                      "arguments": parse_arguments(get(function_call, "arguments"), limit)})
+        parts.append(
+            {
+                "type": "tool_call",
+                "id": None,
+                "name": get(function_call, "name"),
+                "arguments": parse_arguments(get(function_call, "arguments"), limit),
+            }
+        )
     audio = get(message, "audio")
     if audio is not None:
         if get(audio, "transcript"):
@@ -220,16 +250,35 @@ def responses_input(instructions: Any, items: Any, limit: int) -> tuple[list[Par
         role = get(item, "role")
         if kind == "function_call_output" or kind == "custom_tool_call_output":
             output = get(item, "output")
-            conversation.append({"role": "tool", "parts": [
-                {"type": "tool_call_response", "id": get(item, "call_id"),
-                 "response": truncate(output if isinstance(output, str) else json.dumps(output), limit)}
-            ]})
+            conversation.append(
+                {
+                    "role": "tool",
+                    "parts": [
+                        {
+                            "type": "tool_call_response",
+                            "id": get(item, "call_id"),
+                            "response": truncate(
+                                output if isinstance(output, str) else json.dumps(output), limit
+                            ),
+                        }
+                    ],
+                }
+            )
         elif kind in ("function_call", "custom_tool_call"):
             arguments = get(item, "arguments") if kind == "function_call" else get(item, "input")
-            conversation.append({"role": "assistant", "parts": [
-                {"type": "tool_call", "id": get(item, "call_id"), "name": get(item, "name"),
-                 "arguments": parse_arguments(arguments, limit)}
-            ]})
+            conversation.append(
+                {
+                    "role": "assistant",
+                    "parts": [
+                        {
+                            "type": "tool_call",
+                            "id": get(item, "call_id"),
+                            "name": get(item, "name"),
+                            "arguments": parse_arguments(arguments, limit),
+                        }
+                    ],
+                }
+            )
         elif kind == "reasoning":
             conversation.append({"role": "assistant", "parts": _reasoning_parts(item, limit)})
         elif role is not None:
@@ -288,8 +337,14 @@ def responses_output(output: Any, status: str | None, limit: int) -> list[Messag
             parts.extend(_responses_content_parts(get(item, "content"), limit))
         elif kind in ("function_call", "custom_tool_call"):
             arguments = get(item, "arguments") if kind == "function_call" else get(item, "input")
-            parts.append({"type": "tool_call", "id": get(item, "call_id"), "name": get(item, "name"),
-                          "arguments": parse_arguments(arguments, limit)})
+            parts.append(
+                {
+                    "type": "tool_call",
+                    "id": get(item, "call_id"),
+                    "name": get(item, "name"),
+                    "arguments": parse_arguments(arguments, limit),
+                }
+            )
         elif kind == "reasoning":
             parts.extend(p for p in _reasoning_parts(item, limit) if p["content"])
         elif kind == "image_generation_call" and get(item, "result"):

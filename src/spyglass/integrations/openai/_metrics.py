@@ -25,15 +25,20 @@ def _get() -> tuple[Any, Any, Any]:
     if current is None or current[0] != STATE.generation:
         meter = STATE.meter
         duration = meter.create_histogram(
-            "gen_ai.client.operation.duration", unit="s", description="GenAI operation duration.",
+            "gen_ai.client.operation.duration",
+            unit="s",
+            description="GenAI operation duration.",
             explicit_bucket_boundaries_advisory=list(_DURATION_BUCKETS),
         )
         tokens = meter.create_histogram(
-            "gen_ai.client.token.usage", unit="{token}", description="Number of input and output tokens used.",
+            "gen_ai.client.token.usage",
+            unit="{token}",
+            description="Number of input and output tokens used.",
             explicit_bucket_boundaries_advisory=list(_TOKEN_BUCKETS),
         )
         first_chunk = meter.create_histogram(
-            "gen_ai.client.operation.time_to_first_chunk", unit="s",
+            "gen_ai.client.operation.time_to_first_chunk",
+            unit="s",
             description="Time from the request until the first chunk of a streamed response.",
             explicit_bucket_boundaries_advisory=list(_DURATION_BUCKETS),
         )

@@ -24,7 +24,7 @@ _HOST_SUFFIXES: tuple[tuple[str, str], ...] = (
     ("api.cohere.com", "cohere"),
 )
 
-_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}  # noqa: S104 - names, not a bind
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 
 
 @functools.lru_cache(maxsize=256)

@@ -117,8 +117,14 @@ class ChatAccumulator:
             parts.append({"type": "refusal", "content": truncate("".join(choice.refusal), limit)})
         for index in sorted(choice.tool_calls):
             call_id, name, fragments = choice.tool_calls[index]
-            parts.append({"type": "tool_call", "id": call_id, "name": name,
-                          "arguments": parse_arguments("".join(fragments), limit)})
+            parts.append(
+                {
+                    "type": "tool_call",
+                    "id": call_id,
+                    "name": name,
+                    "arguments": parse_arguments("".join(fragments), limit),
+                }
+            )
         return {"role": choice.role, "parts": parts, "finish_reason": choice.finish_reason}
 
 
@@ -150,8 +156,13 @@ class ResponsesAccumulator:
                 attributes[names.OPENAI_RESPONSE_SERVICE_TIER] = tier
         output = responses_output(response.output, response.status, limit) if response is not None else []
         if not output and self.text:  # ended before the final event: keep the partial text
-            output = [{"role": "assistant", "parts": [
-                {"type": "text", "content": truncate("".join(self.text), limit)}], "finish_reason": None}]
+            output = [
+                {
+                    "role": "assistant",
+                    "parts": [{"type": "text", "content": truncate("".join(self.text), limit)}],
+                    "finish_reason": None,
+                }
+            ]
         if output and output[0]["finish_reason"] is not None and response.status != "in_progress":
             attributes[names.RESPONSE_FINISH_REASONS] = (output[0]["finish_reason"],)
         if capture and output:

@@ -24,7 +24,7 @@ from ..._errors import log_internal_error
 from ..._span import is_suppressed
 from . import _metrics, _streams
 from ._cost import cost_of
-from ._endpoints import BY_PATH, Endpoint, Usage
+from ._endpoints import BY_PATH, Usage
 from ._providers import server_of
 
 if TYPE_CHECKING:
@@ -44,7 +44,9 @@ def _error_type(exc: BaseException) -> str:
     return type(exc).__qualname__
 
 
-def record_usage(attributes: dict[str, Any], usage: Usage | None, provider: str, request_model: str | None) -> None:
+def record_usage(
+    attributes: dict[str, Any], usage: Usage | None, provider: str, request_model: str | None
+) -> None:
     """Token counts and cost (known, or unknown with the reason).
 
     The price is looked up by the model that answered (`gpt-4o-2024-08-06`), then by the one asked for.
@@ -81,12 +83,26 @@ class Call:
     """One instrumented request: its span, its attributes, and what to do with the result."""
 
     __slots__ = (
-        "base_url", "endpoint", "injected_usage", "instrumentation", "is_async", "limit", "metric_attributes",
-        "model", "options", "path", "provider", "raw", "span", "start_ns", "stream",
+        "base_url",
+        "endpoint",
+        "injected_usage",
+        "instrumentation",
+        "is_async",
+        "limit",
+        "metric_attributes",
+        "model",
+        "options",
+        "path",
+        "provider",
+        "raw",
+        "span",
+        "start_ns",
+        "stream",
     )
 
-    def __init__(self, instrumentation: Instrumentation, client: Any, options: Any, stream: bool,
-                 is_async: bool) -> None:
+    def __init__(
+        self, instrumentation: Instrumentation, client: Any, options: Any, stream: bool, is_async: bool
+    ) -> None:
         settings = instrumentation.settings()
         self.instrumentation = instrumentation
         self.is_async = is_async
@@ -135,8 +151,9 @@ class Call:
         if self.model:
             self.metric_attributes[names.REQUEST_MODEL] = self.model
         self.start_ns = time.time_ns()
-        self.span = STATE.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes,
-                                            start_time=self.start_ns)
+        self.span = STATE.tracer.start_span(
+            name, kind=SpanKind.CLIENT, attributes=attributes, start_time=self.start_ns
+        )
 
     def _maybe_ask_for_usage(self, body: dict[str, Any]) -> None:
         """Streams report token usage only when asked; ask for it, and hide the extra chunk from the caller."""
@@ -264,6 +281,7 @@ class Call:
         parsing = [False]  # parse() reads the body, and reading it to the end closes the response
 
         if self.is_async:
+
             async def parse(*args: Any, **kwargs: Any) -> Any:
                 parsing[0] = True
                 try:
@@ -273,6 +291,7 @@ class Call:
                 call._after_raw_parse(parsed, request_id)
                 return parsed
         else:
+
             def parse(*args: Any, **kwargs: Any) -> Any:
                 parsing[0] = True
                 try:
@@ -326,8 +345,16 @@ class StreamSpan:
     """The span of a streamed response, from hand-over to the caller until the stream ends."""
 
     __slots__ = (
-        "__weakref__", "accumulator", "call", "chunks", "done", "first_chunk_ns", "injected_usage",
-        "last_chunk", "span", "start_ns",
+        "__weakref__",
+        "accumulator",
+        "call",
+        "chunks",
+        "done",
+        "first_chunk_ns",
+        "injected_usage",
+        "last_chunk",
+        "span",
+        "start_ns",
     )
 
     def __init__(self, call: Call, stream: Any) -> None:
@@ -392,7 +419,9 @@ class StreamSpan:
         if self.first_chunk_ns:
             ttfc = (self.first_chunk_ns - self.start_ns) / 1e9
             attributes[names.RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
-            _metrics.record_time_to_first_chunk(call.metric_attributes, (self.first_chunk_ns - call.start_ns) / 1e9)
+            _metrics.record_time_to_first_chunk(
+                call.metric_attributes, (self.first_chunk_ns - call.start_ns) / 1e9
+            )
         capture = call.instrumentation.settings().capture_content
         usage = self.accumulator.finish(self.last_chunk, attributes, capture, call.limit)
         response_model = attributes.get(names.RESPONSE_MODEL)
@@ -400,7 +429,8 @@ class StreamSpan:
         model = response_model or call.model
         attributes[names.MSG] = (
             f"streaming response from {model!r} took {(end - self.start_ns) / 1e9:.2f}s"
-            if model else f"streaming response took {(end - self.start_ns) / 1e9:.2f}s"
+            if model
+            else f"streaming response took {(end - self.start_ns) / 1e9:.2f}s"
         )
         if response_model:
             call.metric_attributes[names.RESPONSE_MODEL] = response_model
@@ -416,8 +446,9 @@ class StreamSpan:
         _metrics.record_duration(call.metric_attributes, (end - call.start_ns) / 1e9)
 
 
-def _begin(instrumentation: Instrumentation, client: Any, options: Any, kwargs: dict[str, Any],
-           is_async: bool) -> Call | None:
+def _begin(
+    instrumentation: Instrumentation, client: Any, options: Any, kwargs: dict[str, Any], is_async: bool
+) -> Call | None:
     if is_suppressed():
         return None
     try:
@@ -427,8 +458,15 @@ def _begin(instrumentation: Instrumentation, client: Any, options: Any, kwargs: 
         return None
 
 
-def sync_request(original: Callable[..., Any], instrumentation: Instrumentation, client: Any, cast_to: Any,
-                 options: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def sync_request(
+    original: Callable[..., Any],
+    instrumentation: Instrumentation,
+    client: Any,
+    cast_to: Any,
+    options: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
     call = _begin(instrumentation, client, options, kwargs, is_async=False)
     if call is None:
         return original(client, cast_to, options, *args, **kwargs)
@@ -449,8 +487,15 @@ def sync_request(original: Callable[..., Any], instrumentation: Instrumentation,
     return result
 
 
-async def async_request(original: Callable[..., Awaitable[Any]], instrumentation: Instrumentation, client: Any,
-                        cast_to: Any, options: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+async def async_request(
+    original: Callable[..., Awaitable[Any]],
+    instrumentation: Instrumentation,
+    client: Any,
+    cast_to: Any,
+    options: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
     call = _begin(instrumentation, client, options, kwargs, is_async=True)
     if call is None:
         return await original(client, cast_to, options, *args, **kwargs)
