@@ -9,9 +9,9 @@ from typing import Any
 
 import openai
 import pytest
-from recordings import cassette_names, load_cassette, replay
 
 import spyglass
+from recordings import cassette_names, load_cassette, replay
 
 ENDPOINTS = {
     "/chat/completions": lambda c: c.chat.completions.create,
@@ -51,8 +51,9 @@ def expected_from_chat(payloads: list[dict[str, Any]]) -> dict[str, Any]:
             if choice.get("finish_reason"):
                 finish[index] = choice["finish_reason"]
             for call in part.get("tool_calls") or []:
-                entry = tools.setdefault(index, {}).setdefault(call.get("index", len(tools.get(index, {}))),
-                                                               [None, None, ""])
+                entry = tools.setdefault(index, {}).setdefault(
+                    call.get("index", len(tools.get(index, {}))), [None, None, ""]
+                )
                 entry[0] = call.get("id") or entry[0]
                 entry[1] = call["function"].get("name") or entry[1]
                 entry[2] += call["function"].get("arguments") or ""
@@ -61,8 +62,10 @@ def expected_from_chat(payloads: list[dict[str, Any]]) -> dict[str, Any]:
         "gen_ai.response.model": payloads[0]["model"],
         "gen_ai.response.finish_reasons": tuple(finish[i] for i in sorted(finish)),
         "texts": [texts[i] for i in sorted(texts)],
-        "tool_calls": {i: [(c[0], c[1], json.loads(c[2])) for _, c in sorted(calls.items())]
-                       for i, calls in tools.items()},
+        "tool_calls": {
+            i: [(c[0], c[1], json.loads(c[2])) for _, c in sorted(calls.items())]
+            for i, calls in tools.items()
+        },
     }
     if usage:
         expected["gen_ai.usage.input_tokens"] = usage["prompt_tokens"]
@@ -84,11 +87,19 @@ def expected_from_response(response: dict[str, Any]) -> dict[str, Any]:
     reasoning = (usage.get("output_tokens_details") or {}).get("reasoning_tokens")
     if reasoning:
         expected["gen_ai.usage.reasoning.output_tokens"] = reasoning
-    texts = [c.get("text", "") for item in response.get("output", []) if item.get("type") == "message"
-             for c in item.get("content", []) if c.get("type") == "output_text"]
+    texts = [
+        c.get("text", "")
+        for item in response.get("output", [])
+        if item.get("type") == "message"
+        for c in item.get("content", [])
+        if c.get("type") == "output_text"
+    ]
     expected["text"] = "".join(texts)
-    expected["tool_calls"] = [(item["call_id"], item["name"], json.loads(item["arguments"]))
-                              for item in response.get("output", []) if item.get("type") == "function_call"]
+    expected["tool_calls"] = [
+        (item["call_id"], item["name"], json.loads(item["arguments"]))
+        for item in response.get("output", [])
+        if item.get("type") == "function_call"
+    ]
     return expected
 
 
@@ -108,21 +119,27 @@ def last_span(captured) -> dict[str, Any]:
 
 
 def text_parts(span) -> list[str]:
-    return ["".join(p["content"] for p in m["parts"] if p["type"] == "text")
-            for m in span["attributes"].get("gen_ai.output.messages", [])]
+    return [
+        "".join(p["content"] for p in m["parts"] if p["type"] == "text")
+        for m in span["attributes"].get("gen_ai.output.messages", [])
+    ]
 
 
 def tool_parts(span, index: int = 0) -> list[tuple[Any, Any, Any]]:
     messages = span["attributes"].get("gen_ai.output.messages", [])
     if len(messages) <= index:
         return []
-    return [(p["id"], p["name"], p["arguments"]) for p in messages[index]["parts"] if p["type"] == "tool_call"]
+    return [
+        (p["id"], p["name"], p["arguments"]) for p in messages[index]["parts"] if p["type"] == "tool_call"
+    ]
 
 
 @pytest.mark.parametrize("name", CASSETTES)
 def test_replayed_recording_is_recorded_faithfully(name, captured):
-    with replay(name) as server, openai.OpenAI(api_key="sk-replay", base_url=server.base_url,
-                                               max_retries=0) as client:
+    with (
+        replay(name) as server,
+        openai.OpenAI(api_key="sk-replay", base_url=server.base_url, max_retries=0) as client,
+    ):
         with spyglass.instrument_openai(client):
             for interaction in server.interactions:
                 if interaction.route not in ENDPOINTS:
@@ -168,8 +185,10 @@ def check_interaction(client: openai.OpenAI, interaction: Any) -> None:
         assert tool_parts(span) == expected.pop("tool_calls")
     else:
         recorded = response.json()
-        expected = {"gen_ai.response.model": recorded["model"],
-                    "gen_ai.usage.input_tokens": recorded["usage"]["prompt_tokens"]}
+        expected = {
+            "gen_ai.response.model": recorded["model"],
+            "gen_ai.usage.input_tokens": recorded["usage"]["prompt_tokens"],
+        }
         vector = recorded["data"][0]["embedding"]
         if isinstance(vector, list):
             expected["gen_ai.embeddings.dimension.count"] = len(vector)
