@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from ._config import configure, force_flush, shutdown
 from ._errors import ConfigError, SpyglassError
+from ._scrubbing import ScrubbingOptions, ScrubMatch
 from ._span import SpyglassSpan, debug, error, exception, info, span, suppress_instrumentation, warn
 from .integrations.openai import Instrumentation, instrument_openai
 from .version import __version__
@@ -24,6 +25,8 @@ from .version import __version__
 __all__ = [
     "ConfigError",
     "Instrumentation",
+    "ScrubMatch",
+    "ScrubbingOptions",
     "SpyglassError",
     "SpyglassSpan",
     "__version__",

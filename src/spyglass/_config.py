@@ -24,6 +24,7 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.util.types import Attributes
 
 from ._errors import ConfigError, log_internal_error
+from ._scrubbing import Scrubber, ScrubbingOptions, ScrubbingSpanProcessor
 from .version import __version__
 
 INSTRUMENTATION_NAME = "spyglass"
@@ -80,6 +81,7 @@ def configure(
     metric_readers: Sequence[MetricReader] = (),
     resource_attributes: Attributes = None,
     max_attribute_length: int | None = None,
+    scrubbing: ScrubbingOptions | bool = True,
     set_global_providers: bool = True,
 ) -> None:
     """Set up tracing for this process: where spans go and what they hold.
@@ -101,6 +103,9 @@ def configure(
         metric_readers: OpenTelemetry metric readers for the GenAI metrics.
         resource_attributes: extra resource attributes (`OTEL_RESOURCE_ATTRIBUTES` is read as well).
         max_attribute_length: longest string attribute kept whole, in characters (default 131072).
+        scrubbing: redact secrets (API keys, bearer tokens, passwords...) from every span before any sink
+            sees it (default True). `ScrubbingOptions(...)` adds patterns, an allow-list or a callback;
+            False turns it off.
         set_global_providers: also make these the OpenTelemetry global providers, so other
             instrumentations' spans reach the same sinks (default True).
 
@@ -113,6 +118,9 @@ def configure(
     settings = _resolve_settings(service_name, console, capture_content, store, max_attribute_length)
     resource = Resource.create({"service.name": settings.service_name, **dict(resource_attributes or {})})
     tracer_provider = TracerProvider(resource=resource)
+    scrubbing_processor = _scrubbing_processor(scrubbing)
+    if scrubbing_processor is not None:  # first: every sink after it sees scrubbed spans
+        tracer_provider.add_span_processor(scrubbing_processor)
     for processor in _sink_processors(settings, console):
         tracer_provider.add_span_processor(processor)
     for processor in additional_span_processors:
@@ -187,6 +195,16 @@ def _default_service_name() -> str:
     if main_file:
         return Path(main_file).stem
     return "python"
+
+
+def _scrubbing_processor(scrubbing: ScrubbingOptions | bool) -> SpanProcessor | None:
+    if scrubbing is False:
+        return None
+    if scrubbing is True:
+        scrubbing = ScrubbingOptions()
+    if not isinstance(scrubbing, ScrubbingOptions):
+        raise ConfigError(f"scrubbing must be True, False or ScrubbingOptions(...), got {scrubbing!r}")
+    return ScrubbingSpanProcessor(Scrubber(scrubbing))
 
 
 def _sink_processors(settings: Settings, console: bool | dict[str, Any]) -> list[SpanProcessor]:

@@ -1,0 +1,173 @@
+"""Secrets never leave the process: planted keys, tokens and passwords are absent from every span, from the
+terminal output, and from everything the sinks receive."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+
+import openai
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import spyglass
+from spyglass._scrubbing import Scrubber, ScrubbingOptions
+from spyglass.testing import capture_spans
+
+OPENAI_KEY = "sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
+BEARER = "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+PASSWORD = "hunter2-correct-horse"
+AWS = "AKIAIOSFODNN7EXAMPLE"
+GITHUB = "ghp_0123456789abcdefghijABCDEFGHIJ0123456789"
+SECRETS = [OPENAI_KEY, BEARER.split()[1], PASSWORD, AWS, GITHUB]
+
+
+def plant(client: openai.OpenAI) -> None:
+    with spyglass.span("login for {user}", user="ada", password=PASSWORD, config={"api_key": OPENAI_KEY}):
+        spyglass.info("calling with header Authorization: {auth}", auth=BEARER)
+        spyglass.warn("found {x} in the env", x=f"OPENAI_API_KEY={OPENAI_KEY}")
+        client.chat.completions.create(
+            model="gpt-4o",
+            messages=[
+                {"role": "user", "content": f"my key is {OPENAI_KEY}, my aws key {AWS}, token {GITHUB}"}
+            ],
+        )
+        try:
+            raise RuntimeError(f"upstream refused {BEARER} with password={PASSWORD}")
+        except RuntimeError:
+            spyglass.exception("request failed")
+        with pytest.raises(ValueError), spyglass.span("risky"):
+            raise ValueError(f'{{"password": "{PASSWORD}"}}')
+
+
+def test_planted_secrets_reach_no_sink(server):
+    terminal = io.StringIO()
+    with capture_spans(console={"file": terminal, "colors": "never", "verbose": "verbose"}) as captured:
+        with openai.OpenAI(api_key=OPENAI_KEY, base_url=server.base_url, max_retries=0) as client:
+            with spyglass.instrument_openai(client):
+                plant(client)
+    exported = json.dumps(
+        [
+            {
+                "name": s.name,
+                "attributes": dict(s.attributes),
+                "status": s.status.description,
+                "events": [dict(e.attributes or {}) for e in s.events],
+            }
+            for s in captured.finished()
+        ],
+        default=str,
+    )
+    printed = terminal.getvalue()
+    assert "[REDACTED" in exported
+    assert printed, "the console printed the spans"
+    for secret in SECRETS:
+        assert secret not in exported, secret
+        assert secret not in printed, secret
+    # what is not a secret is kept
+    spans = {s["name"]: s for s in captured.spans()}
+    chat = spans["chat gpt-4o"]["attributes"]
+    assert chat["gen_ai.usage.input_tokens"] > 0
+    assert "my key is [REDACTED]" in chat["gen_ai.input.messages"][0]["parts"][0]["content"]
+    assert spans["login for {user}"]["attributes"]["user"] == "ada"
+    assert spans["login for {user}"]["attributes"]["password"] == "[REDACTED: password]"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("count the tokens please", "count the tokens please"),
+        ('{"max_tokens": 100, "token_count": 5}', '{"max_tokens": 100, "token_count": 5}'),
+        ('{"password": "abc\\"def"}', '{"password": "[REDACTED]"}'),
+        ('{"db_password":"x"}', '{"db_password":"[REDACTED]"}'),
+        ("api-key: 0123456789abcdef", "api-key: [REDACTED]"),
+        ("password=supersecret123&user=ada", "password=[REDACTED]&user=ada"),
+        ("sk-short", "sk-short"),
+        (f"key {OPENAI_KEY}.", "key [REDACTED]."),
+        ("Authorization: Bearer abcdefghijkl", "Authorization: [REDACTED]"),
+    ],
+)
+def test_scrub_text(text, expected):
+    assert Scrubber(ScrubbingOptions()).scrub_text(text) == expected
+
+
+def test_attribute_names_are_matched_as_whole_words():
+    scrubber = Scrubber(ScrubbingOptions())
+    attributes = {
+        "gen_ai.usage.input_tokens": 12,
+        "max_tokens": 5,
+        "auth_token": "abc",
+        "user.password": "x",
+        "session_id": "s1",
+        "author": "ada",
+        "tokenizer": "o200k",
+    }
+    assert scrubber.scrub_attributes(attributes) == {
+        **attributes,
+        "auth_token": "[REDACTED: token]",
+        "user.password": "[REDACTED: password]",
+        "session_id": "[REDACTED: session]",
+    }
+
+
+def test_options_extra_patterns_allow_list_and_callback():
+    seen = []
+
+    def keep_session(match):
+        seen.append((match.key, match.reason))
+        return match.value if match.key == "session_id" else None
+
+    scrubber = Scrubber(
+        ScrubbingOptions(
+            extra_patterns=[r"\bACME-\d{6}\b"],
+            extra_key_words=["pin"],
+            allowed_keys=["password_hint"],
+            callback=keep_session,
+        )
+    )
+    assert scrubber.scrub_attributes(
+        {
+            "note": "ticket ACME-123456 open",
+            "pin": "1234",
+            "password_hint": "pet name",
+            "session_id": "s1",
+        }
+    ) == {
+        "note": "ticket [REDACTED] open",
+        "pin": "[REDACTED: pin]",
+        "password_hint": "pet name",
+        "session_id": "s1",
+    }
+    assert ("session_id", "session") in seen
+
+
+def test_scrubbing_can_be_turned_off_and_bad_patterns_fail_at_configure():
+    with capture_spans(scrubbing=False) as captured:
+        spyglass.info("x", password=PASSWORD)
+    assert captured.spans()[0]["attributes"]["password"] == PASSWORD
+    with pytest.raises(spyglass.ConfigError, match="regular expression"):
+        spyglass.configure(console=False, store=False, scrubbing=ScrubbingOptions(extra_patterns=["("]))
+    with pytest.raises(spyglass.ConfigError, match="scrubbing"):
+        spyglass.configure(console=False, store=False, scrubbing="yes")  # type: ignore[arg-type]
+
+
+_KEY_BODY = st.text(
+    alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", min_size=20, max_size=60
+)
+
+
+@given(prefix=st.text(max_size=40), suffix=st.text(max_size=40), body=_KEY_BODY)
+def test_any_openai_key_anywhere_in_text_is_redacted(prefix, suffix, body):
+    key = f"sk-{body}"
+    scrubbed = Scrubber(ScrubbingOptions()).scrub_text(f"{prefix} {key} {suffix}")
+    assert key not in scrubbed
+
+
+@given(st.text(max_size=200))
+def test_scrubbing_never_raises_and_keeps_text_without_secrets_shaped_values(text):
+    scrubbed = Scrubber(ScrubbingOptions()).scrub_text(text)
+    assert isinstance(scrubbed, str)
+    if not re.search(r"(?i)sk-|bearer|akia|gh[pousr]_|github_pat|xox|aiza|eyj|[:=]", text):
+        assert scrubbed == text
