@@ -64,6 +64,7 @@ class _State:
     meter_provider: MeterProvider | None = None
     tracer: trace.Tracer = field(default_factory=lambda: trace.NoOpTracer())
     meter: metrics.Meter = field(default_factory=lambda: metrics.NoOpMeter(INSTRUMENTATION_NAME))
+    metrics_enabled: bool = False  # no reader, no point in recording measurements
     generation: int = 0
     lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -134,6 +135,7 @@ def configure(
         STATE.meter_provider = meter_provider
         STATE.tracer = tracer_provider.get_tracer(INSTRUMENTATION_NAME, __version__)
         STATE.meter = meter_provider.get_meter(INSTRUMENTATION_NAME, __version__)
+        STATE.metrics_enabled = bool(metric_readers)
         STATE.generation += 1
     for old in (old_tracer_provider, old_meter_provider):
         if old is not None:
@@ -260,6 +262,7 @@ def shutdown() -> None:
         STATE.tracer_provider = STATE.meter_provider = None
         STATE.tracer = trace.NoOpTracer()
         STATE.meter = metrics.NoOpMeter(INSTRUMENTATION_NAME)
+        STATE.metrics_enabled = False
         STATE.generation += 1
     for provider in (tracer_provider, meter_provider):
         if provider is not None:

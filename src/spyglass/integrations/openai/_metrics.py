@@ -47,6 +47,8 @@ def _get() -> tuple[Any, Any, Any]:
 
 
 def record_duration(attributes: dict[str, Any], seconds: float) -> None:
+    if not STATE.metrics_enabled:
+        return
     try:
         _get()[0].record(seconds, attributes)
     except Exception:
@@ -54,7 +56,7 @@ def record_duration(attributes: dict[str, Any], seconds: float) -> None:
 
 
 def record_tokens(attributes: dict[str, Any], usage: Usage | None) -> None:
-    if usage is None:
+    if usage is None or not STATE.metrics_enabled:
         return
     try:
         histogram = _get()[1]
@@ -67,6 +69,8 @@ def record_tokens(attributes: dict[str, Any], usage: Usage | None) -> None:
 
 
 def record_time_to_first_chunk(attributes: dict[str, Any], seconds: float) -> None:
+    if not STATE.metrics_enabled:
+        return
     try:
         _get()[2].record(seconds, attributes)
     except Exception:
