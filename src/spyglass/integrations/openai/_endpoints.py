@@ -17,7 +17,7 @@ from ... import _attribute_names as names
 from ._messages import (
     chat_input,
     chat_output_message,
-    dumps,
+    dumps_bounded,
     get,
     image_output,
     prompt_messages,
@@ -76,16 +76,16 @@ def _common_params(body: dict[str, Any], attributes: Attributes) -> None:
         attributes[names.REQUEST_STREAM] = True
 
 
-def _set_conversation(attributes: Attributes, system: list[Any], messages: list[Any]) -> None:
+def _set_conversation(attributes: Attributes, system: list[Any], messages: list[Any], limit: int) -> None:
     if system:
-        attributes[names.SYSTEM_INSTRUCTIONS] = dumps(system)
-    attributes[names.INPUT_MESSAGES] = dumps(messages)
+        attributes[names.SYSTEM_INSTRUCTIONS] = dumps_bounded(system, limit)
+    attributes[names.INPUT_MESSAGES] = dumps_bounded(messages, limit)
 
 
 def _set_tools(body: dict[str, Any], attributes: Attributes) -> None:
     tools = body.get("tools") or body.get("functions")
     if tools:
-        attributes[names.TOOL_DEFINITIONS] = dumps(tool_definitions(tools))
+        attributes[names.TOOL_DEFINITIONS] = dumps_bounded(tool_definitions(tools), 128 * 1024)
 
 
 def _chat_request(body: dict[str, Any], attributes: Attributes, capture: bool, limit: int) -> None:
@@ -96,7 +96,7 @@ def _chat_request(body: dict[str, Any], attributes: Attributes, capture: bool, l
         attributes[names.OUTPUT_TYPE] = "json" if kind in ("json_object", "json_schema") else "text"
     _set_tools(body, attributes)
     if capture:
-        _set_conversation(attributes, *chat_input(body.get("messages") or (), limit))
+        _set_conversation(attributes, *chat_input(body.get("messages") or (), limit), limit)
 
 
 def _responses_request(body: dict[str, Any], attributes: Attributes, capture: bool, limit: int) -> None:
@@ -107,13 +107,15 @@ def _responses_request(body: dict[str, Any], attributes: Attributes, capture: bo
         attributes[names.OUTPUT_TYPE] = "json" if kind in ("json_object", "json_schema") else "text"
     _set_tools(body, attributes)
     if capture:
-        _set_conversation(attributes, *responses_input(body.get("instructions"), body.get("input"), limit))
+        _set_conversation(
+            attributes, *responses_input(body.get("instructions"), body.get("input"), limit), limit
+        )
 
 
 def _completion_request(body: dict[str, Any], attributes: Attributes, capture: bool, limit: int) -> None:
     _common_params(body, attributes)
     if capture:
-        attributes[names.INPUT_MESSAGES] = dumps(prompt_messages(body.get("prompt"), limit))
+        attributes[names.INPUT_MESSAGES] = dumps_bounded(prompt_messages(body.get("prompt"), limit), limit)
 
 
 def _embeddings_request(body: dict[str, Any], attributes: Attributes, capture: bool, limit: int) -> None:
@@ -124,7 +126,7 @@ def _embeddings_request(body: dict[str, Any], attributes: Attributes, capture: b
     if isinstance(dimensions, int):
         attributes[names.EMBEDDINGS_DIMENSION_COUNT] = dimensions
     if capture:
-        attributes[names.INPUT_MESSAGES] = dumps(prompt_messages(body.get("input"), limit))
+        attributes[names.INPUT_MESSAGES] = dumps_bounded(prompt_messages(body.get("input"), limit), limit)
 
 
 def _image_request(body: dict[str, Any], attributes: Attributes, capture: bool, limit: int) -> None:
@@ -135,7 +137,7 @@ def _image_request(body: dict[str, Any], attributes: Attributes, capture: bool, 
     if body.get("stream"):
         attributes[names.REQUEST_STREAM] = True
     if capture and body.get("prompt") is not None:
-        attributes[names.INPUT_MESSAGES] = dumps(prompt_messages(body.get("prompt"), limit))
+        attributes[names.INPUT_MESSAGES] = dumps_bounded(prompt_messages(body.get("prompt"), limit), limit)
 
 
 # --- response --------------------------------------------------------------------------------------------------
@@ -182,8 +184,8 @@ def _chat_response(response: Any, attributes: Attributes, capture: bool, limit: 
     choices = get(response, "choices") or ()
     attributes[names.RESPONSE_FINISH_REASONS] = tuple(str(get(c, "finish_reason")) for c in choices)
     if capture:
-        attributes[names.OUTPUT_MESSAGES] = dumps(
-            [chat_output_message(get(c, "message"), get(c, "finish_reason"), limit) for c in choices]
+        attributes[names.OUTPUT_MESSAGES] = dumps_bounded(
+            [chat_output_message(get(c, "message"), get(c, "finish_reason"), limit) for c in choices], limit
         )
     return usage_of(get(response, "usage"))
 
@@ -193,7 +195,7 @@ def _completion_response(response: Any, attributes: Attributes, capture: bool, l
     choices = get(response, "choices") or ()
     attributes[names.RESPONSE_FINISH_REASONS] = tuple(str(get(c, "finish_reason")) for c in choices)
     if capture:
-        attributes[names.OUTPUT_MESSAGES] = dumps(
+        attributes[names.OUTPUT_MESSAGES] = dumps_bounded(
             [
                 {
                     "role": "assistant",
@@ -201,7 +203,8 @@ def _completion_response(response: Any, attributes: Attributes, capture: bool, l
                     "finish_reason": get(c, "finish_reason"),
                 }
                 for c in choices
-            ]
+            ],
+            limit,
         )
     return usage_of(get(response, "usage"))
 
@@ -212,7 +215,7 @@ def _responses_response(response: Any, attributes: Attributes, capture: bool, li
     if output:
         attributes[names.RESPONSE_FINISH_REASONS] = (output[0]["finish_reason"],)
     if capture:
-        attributes[names.OUTPUT_MESSAGES] = dumps(output)
+        attributes[names.OUTPUT_MESSAGES] = dumps_bounded(output, limit)
     return usage_of(get(response, "usage"))
 
 
@@ -236,8 +239,8 @@ def _embeddings_response(response: Any, attributes: Attributes, capture: bool, l
 
 def _image_response(response: Any, attributes: Attributes, capture: bool, limit: int) -> Usage | None:
     if capture:
-        attributes[names.OUTPUT_MESSAGES] = dumps(
-            image_output(get(response, "data"), get(response, "output_format"), limit)
+        attributes[names.OUTPUT_MESSAGES] = dumps_bounded(
+            image_output(get(response, "data"), get(response, "output_format"), limit), limit
         )
     return usage_of(get(response, "usage"))
 

@@ -403,3 +403,48 @@ def image_output(data: Any, output_format: str | None, limit: int) -> list[Messa
 
 def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def dumps_bounded(messages: list[Any], limit: int) -> str:
+    """JSON of a list of messages (or parts) no longer than `limit`, and still valid JSON.
+
+    Over the limit, the middle of long lists is replaced by a marker saying how much was left out (the
+    start and the end of a conversation are what people read), then long texts are cut further.
+    """
+    text = dumps(messages)
+    if len(text) <= limit:
+        return text
+    keep = 64
+    while keep >= 1:
+        text = dumps(_elide(messages, keep, None))
+        if len(text) <= limit:
+            return text
+        keep //= 4
+    per_text = max(limit // 16, 32)
+    while per_text >= 32:
+        text = dumps(_elide(messages, 1, per_text))
+        if len(text) <= limit:
+            return text
+        per_text //= 4
+    return truncate(text, limit)  # no longer valid JSON: readers show it as text
+
+
+def _elide(items: list[Any], keep: int, text_limit: int | None) -> list[Any]:
+    """Keep `keep` items at each end of `items` (and of each message's parts), cutting texts to `text_limit`."""
+    if len(items) > 2 * keep:
+        omitted = len(items) - 2 * keep
+        is_messages = bool(items) and isinstance(items[0], dict) and "parts" in items[0]
+        marker_part = {
+            "type": "text",
+            "content": f"...[{omitted} {'messages' if is_messages else 'parts'} omitted]",
+        }
+        marker = {"role": "omitted", "parts": [marker_part]} if is_messages else marker_part
+        items = [*items[:keep], marker, *items[-keep:]]
+    result = []
+    for item in items:
+        if isinstance(item, dict) and isinstance(item.get("parts"), list):
+            item = {**item, "parts": _elide(item["parts"], keep, text_limit)}
+        elif text_limit is not None and isinstance(item, dict) and isinstance(item.get("content"), str):
+            item = {**item, "content": truncate(item["content"], text_limit)}
+        result.append(item)
+    return result

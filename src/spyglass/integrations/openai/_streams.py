@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ... import _attribute_names as names
 from ..._errors import log_internal_error
 from ._endpoints import Attributes, Usage, usage_of
-from ._messages import dumps, parse_arguments, responses_output, truncate
+from ._messages import dumps_bounded, parse_arguments, responses_output, truncate
 
 if TYPE_CHECKING:
     from ._wrappers import StreamSpan
@@ -105,7 +105,9 @@ class ChatAccumulator:
         if ordered:
             attributes[names.RESPONSE_FINISH_REASONS] = tuple(str(c.finish_reason) for c in ordered)
         if capture:
-            attributes[names.OUTPUT_MESSAGES] = dumps([self._message(c, limit) for c in ordered])
+            attributes[names.OUTPUT_MESSAGES] = dumps_bounded(
+                [self._message(c, limit) for c in ordered], limit
+            )
         return usage_of(self.usage)
 
     @staticmethod
@@ -166,7 +168,7 @@ class ResponsesAccumulator:
         if output and output[0]["finish_reason"] is not None and response.status != "in_progress":
             attributes[names.RESPONSE_FINISH_REASONS] = (output[0]["finish_reason"],)
         if capture and output:
-            attributes[names.OUTPUT_MESSAGES] = dumps(output)
+            attributes[names.OUTPUT_MESSAGES] = dumps_bounded(output, limit)
         return usage_of(getattr(response, "usage", None)) if response is not None else None
 
 
