@@ -28,6 +28,8 @@ def plant(client: openai.OpenAI) -> None:
     with spyglass.span("login for {user}", user="ada", password=PASSWORD, config={"api_key": OPENAI_KEY}):
         spyglass.info("calling with header Authorization: {auth}", auth=BEARER)
         spyglass.warn("found {x} in the env", x=f"OPENAI_API_KEY={OPENAI_KEY}")
+        spyglass.info(f"a key pasted into a template: {OPENAI_KEY}")  # the span name is the template
+        spyglass.info("signing in with {password}", password=PASSWORD)  # the message shows the field
         client.chat.completions.create(
             model="gpt-4o",
             messages=[

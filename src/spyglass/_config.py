@@ -11,7 +11,7 @@ from __future__ import annotations
 import atexit
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from opentelemetry.util.types import Attributes
 
 from ._errors import ConfigError, log_internal_error
 from ._scrubbing import Scrubber, ScrubbingOptions, ScrubbingSpanProcessor
+from .exporters.otlp import otlp_metric_readers, otlp_span_processors
 from .version import __version__
 
 INSTRUMENTATION_NAME = "spyglass"
@@ -83,6 +84,9 @@ def configure(
     resource_attributes: Attributes = None,
     max_attribute_length: int | None = None,
     scrubbing: ScrubbingOptions | bool = True,
+    otlp_endpoint: str | None = None,
+    otlp_headers: Mapping[str, str] | str | None = None,
+    otlp_protocol: str | None = None,
     set_global_providers: bool = True,
 ) -> None:
     """Set up tracing for this process: where spans go and what they hold.
@@ -107,6 +111,11 @@ def configure(
         scrubbing: redact secrets (API keys, bearer tokens, passwords...) from every span before any sink
             sees it (default True). `ScrubbingOptions(...)` adds patterns, an allow-list or a callback;
             False turns it off.
+        otlp_endpoint: also send spans and the GenAI metrics over OTLP to this base URL
+            (`http://localhost:4318`); default: the standard `OTEL_EXPORTER_OTLP_*` variables, and no OTLP
+            without them. Batched in the background: a slow or absent endpoint never slows a call.
+        otlp_headers: headers for OTLP requests (a mapping, or `key=value,key2=value2`).
+        otlp_protocol: `http/protobuf` (default) or `grpc`.
         set_global_providers: also make these the OpenTelemetry global providers, so other
             instrumentations' spans reach the same sinks (default True).
 
@@ -124,9 +133,12 @@ def configure(
         tracer_provider.add_span_processor(scrubbing_processor)
     for processor in _sink_processors(settings, console):
         tracer_provider.add_span_processor(processor)
+    for processor in otlp_span_processors(otlp_endpoint, otlp_headers, otlp_protocol):
+        tracer_provider.add_span_processor(processor)
     for processor in additional_span_processors:
         tracer_provider.add_span_processor(processor)
-    meter_provider = MeterProvider(resource=resource, metric_readers=list(metric_readers))
+    metric_readers = [*metric_readers, *otlp_metric_readers(otlp_endpoint, otlp_headers, otlp_protocol)]
+    meter_provider = MeterProvider(resource=resource, metric_readers=metric_readers)
 
     with STATE.lock:
         old_tracer_provider, old_meter_provider = STATE.tracer_provider, STATE.meter_provider

@@ -222,7 +222,20 @@ class Scrubber:
                 if changed is None:
                     changed = dict(attributes)
                 changed[key] = new
+                if reason != "pattern":
+                    _redact_in_message(changed, value, new)
         return changed
+
+
+def _redact_in_message(attributes: dict[str, Any], value: Any, replacement: Any) -> None:
+    """A field redacted for its name was also formatted into the message (`'login {password}'`)."""
+    message = attributes.get(_MESSAGE)
+    text = value if isinstance(value, str) else str(value)
+    if isinstance(message, str) and len(text) >= 3 and text in message:
+        attributes[_MESSAGE] = message.replace(text, str(replacement))
+
+
+_MESSAGE = "spyglass.msg"
 
 
 def _pair_replacement(match: re.Match[str]) -> str:
@@ -241,6 +254,10 @@ class ScrubbingSpanProcessor(SpanProcessor):
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
+            # A template with no placeholder is the span name as written: a secret in it must go too.
+            name = self._scrubber.scrub_text(span.name)
+            if name != span.name:
+                span.update_name(name)
             attributes = span.attributes
             scrubbed = self._scrubber.scrub_attributes(attributes)
             if scrubbed:
@@ -261,6 +278,9 @@ class ScrubbingSpanProcessor(SpanProcessor):
     def _scrub_ended(self, span: ReadableSpan) -> None:
         scrubber = self._scrubber
         checked = self._checked_at_start.pop(span.context.span_id, None) if span.context else None
+        name = scrubber.scrub_text(span.name)
+        if name != span.name:  # renamed after its start (update_name): scrub again
+            span._name = name
         scrubbed = scrubber.scrub_attributes(span.attributes, checked)
         if scrubbed is not None:
             span._attributes = BoundedAttributes(attributes=scrubbed, immutable=True, max_value_len=None)

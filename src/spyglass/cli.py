@@ -1,16 +1,30 @@
-"""The `spyglass` command: a thin shell over the library (demo, run)."""
+"""The `spyglass` command: a thin shell over the library (demo, run).
+
+Exit codes: 2 for a bad command line or configuration (click's usage errors), 1 when something fails at
+run time, and `spyglass run` exits with the code of the program it ran.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import runpy
 import sys
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
 from ._config import _resolve_store
+from ._errors import ConfigError
 from .version import __version__
+
+_STORE_HELP = "Where to store the spans (default: SPYGLASS_STORE, else .spyglass/spans.sqlite)."
+
+# Frames of ours (and runpy's) above the traced program's own, left out of its traceback as `python` does.
+_OUR_FILES = frozenset({__file__, runpy.__file__, "<frozen runpy>"})
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,23 +33,15 @@ def main() -> None:
     """See every call your program makes to the OpenAI API."""
 
 
-@main.command()
-@click.option(
-    "--store",
-    "store",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Where to store the spans (default: SPYGLASS_STORE, else .spyglass/spans.sqlite).",
-)
+@main.command(short_help="A short tour against a built-in server: no API key, no network.")
+@click.option("--store", type=click.Path(dir_okay=False, path_type=Path), default=None, help=_STORE_HELP)
 @click.option("--no-store", is_flag=True, help="Keep nothing: show the spans in the terminal only.")
 def demo(store: Path | None, no_store: bool) -> None:
     """Run a short tour against a built-in OpenAI-compatible server: no API key, no network."""
-    try:
-        import openai  # noqa: F401
-    except ImportError:
-        raise click.ClickException(
-            "the demo needs the openai package: pip install 'spyglass[openai]'"
-        ) from None
+    if store is not None and no_store:
+        raise click.UsageError("--store and --no-store cannot be used together")
+    if importlib.util.find_spec("openai") is None:
+        raise click.ClickException("the demo needs the openai package: pip install 'spyglass[openai]'")
     from .demo.tour import run_tour
 
     path = None if no_store else (store or _resolve_store(None))
@@ -44,47 +50,171 @@ def demo(store: Path | None, no_store: bool) -> None:
         bold=True,
         err=True,
     )
-    stored = run_tour(store=path)
+    with _user_errors_as_click_errors():
+        stored = run_tour(store=path)
     click.echo("", err=True)
-    if stored is not None:
+    if stored is None:
+        click.secho("The spans were not stored (--no-store).", err=True)
+    else:
         click.secho(f"The spans were stored in {stored}.", err=True)
-        click.secho("Open them in the viewer with: spyglass view", err=True)
+        if "view" in main.commands:
+            click.secho("Open them in the viewer with: spyglass view", err=True)
 
 
-@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
-@click.option("-m", "module", metavar="MODULE", help="Run a module, as `python -m MODULE`.")
-@click.option("--no-console", is_flag=True, help="Do not print spans in the terminal.")
-@click.option("--service-name", metavar="NAME", help="The service name of the spans.")
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def run(module: str | None, no_console: bool, service_name: str | None, args: tuple[str, ...]) -> None:
+@main.command(
+    short_help="Run a script or module with every OpenAI client traced.",
+    context_settings={"allow_interspersed_args": False},
+)
+@click.option(
+    "-m",
+    "as_module",
+    is_flag=True,
+    help="Run the module named by the first argument, as `python -m MODULE`.",
+)
+@click.option(
+    "--service-name",
+    metavar="NAME",
+    help="The service.name of the spans (default: OTEL_SERVICE_NAME, else the script or module name).",
+)
+@click.option(
+    "--console/--no-console",
+    default=None,
+    help="Print the spans in the terminal (default: SPYGLASS_CONSOLE, else on).",
+)
+@click.option("--store", type=click.Path(dir_okay=False, path_type=Path), default=None, help=_STORE_HELP)
+@click.option("--no-store", is_flag=True, help="Do not store the spans.")
+@click.option(
+    "--capture-content/--no-capture-content",
+    default=None,
+    help="Record prompts and answers (default: SPYGLASS_CAPTURE_CONTENT, else on).",
+)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="SCRIPT [ARGS]...")
+@click.pass_context
+def run(
+    ctx: click.Context,
+    as_module: bool,
+    service_name: str | None,
+    console: bool | None,
+    store: Path | None,
+    no_store: bool,
+    capture_content: bool | None,
+    args: tuple[str, ...],
+) -> None:
     """Run an unmodified Python script or module with every OpenAI client traced.
 
+    Everything after the script (or after -m MODULE) is passed to the program, and spyglass exits with the
+    program's exit code.
+
     \b
-    spyglass run my_script.py --its-own-args
-    spyglass run -m my_package.main
+    spyglass run my_script.py --its-own-flags
+    spyglass run -m my_package.main --its-own-flags
     """
-    if module is None and not args:
-        raise click.UsageError("give a script to run, or -m MODULE")
-    target = module or args[0]
-    if module is None and not Path(target).is_file():
+    if not args:
+        raise click.UsageError(
+            "-m needs a module name" if as_module else "give a script to run, or -m MODULE"
+        )
+    if store is not None and no_store:
+        raise click.UsageError("--store and --no-store cannot be used together")
+    target, program_args = args[0], args[1:]
+    if as_module:
+        _check_module(target)
+    elif not Path(target).is_file():
         raise click.UsageError(f"no such script: {target}")
     import spyglass
 
-    name = service_name or os.environ.get("OTEL_SERVICE_NAME") or (module or Path(target).stem)
-    spyglass.configure(service_name=name, console=False if no_console else None)
+    if service_name is None and not os.environ.get("OTEL_SERVICE_NAME"):
+        service_name = target if as_module else Path(target).stem
     try:
+        spyglass.configure(
+            service_name=service_name,
+            console=console,
+            capture_content=capture_content,
+            store=False if no_store else store,
+        )
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    with _user_errors_as_click_errors():
         spyglass.instrument_openai()
-    except spyglass.ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    sys.argv = [target, *(args if module else args[1:])]
+
+    exit_code = 0
+    with _program_context(target, program_args, as_module):
+        try:
+            if as_module:
+                runpy.run_module(target, run_name="__main__", alter_sys=True)
+            else:
+                runpy.run_path(target, run_name="__main__")
+        except SystemExit:
+            raise  # its code is the program's exit code
+        except BaseException as exc:
+            _print_program_traceback(exc)
+            exit_code = 130 if isinstance(exc, KeyboardInterrupt) else 1
+        finally:
+            spyglass.force_flush()
+    ctx.exit(exit_code)
+
+
+def _check_module(name: str) -> None:
+    sys.path.insert(0, os.getcwd())
     try:
-        if module:
-            runpy.run_module(module, run_name="__main__", alter_sys=True)
-        else:
-            sys.path.insert(0, str(Path(target).resolve().parent))
-            runpy.run_path(target, run_name="__main__")
+        found = importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        found = False
     finally:
-        spyglass.force_flush()
+        sys.path.pop(0)
+    if not found:
+        raise click.UsageError(f"no module named {name}")
+
+
+@contextmanager
+def _program_context(target: str, program_args: tuple[str, ...], as_module: bool) -> Iterator[None]:
+    """`sys.argv` and `sys.path[0]` as `python SCRIPT ARGS` / `python -m MODULE ARGS` would set them."""
+    saved_argv, saved_path = sys.argv, list(sys.path)
+    sys.argv = [target, *program_args]
+    sys.path.insert(0, os.getcwd() if as_module else str(Path(target).resolve().parent))
+    try:
+        yield
+    finally:
+        sys.argv, sys.path[:] = saved_argv, saved_path
+
+
+def _print_program_traceback(exc: BaseException) -> None:
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename in _OUR_FILES:
+        tb = tb.tb_next
+    sys.stdout.flush()
+    traceback.print_exception(type(exc), exc, tb)
+
+
+@contextmanager
+def _user_errors_as_click_errors() -> Iterator[None]:
+    """Errors that mean "change your configuration or files" become one line and exit code 1."""
+    from ._errors import SpyglassError
+
+    try:
+        from .store import StoreError
+    except ImportError:  # pragma: no cover - an installation without the store
+        errors: tuple[type[Exception], ...] = (SpyglassError,)
+    else:
+        errors = (SpyglassError, StoreError)
+    try:
+        yield
+    except errors as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _add_optional_commands() -> None:
+    """Commands that live beside the parts they serve: the OTLP receiver and the web viewer."""
+    from .receiver.command import serve
+
+    main.add_command(serve)
+    try:
+        from .viewer.command import view
+    except ImportError:  # the viewer is not part of this installation yet
+        return
+    main.add_command(view)
+
+
+_add_optional_commands()
 
 
 if __name__ == "__main__":  # pragma: no cover

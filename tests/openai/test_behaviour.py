@@ -191,7 +191,7 @@ def test_suppress_instrumentation(client, captured):
         ("spyglass.integrations.openai._wrappers", "Call", "__init__"),
         ("spyglass.integrations.openai._wrappers", "Call", "_record"),
         ("spyglass.integrations.openai._wrappers", "StreamSpan", "__init__"),
-        ("spyglass.integrations.openai._streams", "ChatAccumulator", "add"),
+        ("spyglass.integrations.openai._streams", "ChatAccumulator", "_fold"),
         ("spyglass.integrations.openai._streams", "ChatAccumulator", "finish"),
         ("spyglass.integrations.openai._wrappers", None, "cost_of"),
         ("spyglass.integrations.openai._metrics", None, "_get"),

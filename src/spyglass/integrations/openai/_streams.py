@@ -38,10 +38,32 @@ class _Choice:
         self.role = "assistant"
 
 
-class ChatAccumulator:
+class _Accumulator:
+    """Chunks are only appended to `pending` as they pass (the per-chunk cost); `fold()` digests them in
+    batches with local variables, which costs far less per chunk than digesting each one as it passes."""
+
+    BATCH = 64
+
+    def __init__(self) -> None:
+        self.pending: list[Any] = []
+        self.count = 0
+
+    def fold(self) -> None:
+        pending = self.pending
+        if pending:
+            self.count += len(pending)
+            self._fold(pending)
+            pending.clear()
+
+    def _fold(self, chunks: list[Any]) -> None:
+        raise NotImplementedError
+
+
+class ChatAccumulator(_Accumulator):
     """Folds Chat Completions chunks (and legacy Completions chunks) into the final output."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.choices: dict[int, _Choice] = {}
         self.response_id: str | None = None
         self.model: str | None = None
@@ -49,30 +71,35 @@ class ChatAccumulator:
         self.service_tier: str | None = None
         self.usage: Any = None
 
-    def add(self, chunk: Any) -> None:
+    def _fold(self, chunks: list[Any]) -> None:
         if self.response_id is None:
-            self.response_id = chunk.id
-            self.model = chunk.model
-        usage = getattr(chunk, "usage", None)
-        if usage is not None:
-            self.usage = usage
-        for choice in chunk.choices:
-            acc = self.choices.get(choice.index)
-            if acc is None:
-                acc = self.choices[choice.index] = _Choice()
-            delta = getattr(choice, "delta", None)
-            if delta is None:  # legacy Completions: text on the choice itself
-                if choice.text:
-                    acc.text.append(choice.text)
-            else:
-                if delta.content:
-                    acc.text.append(delta.content)
-                if delta.tool_calls:
-                    self._add_tool_calls(acc, delta.tool_calls)
-                if getattr(delta, "refusal", None):
-                    acc.refusal.append(delta.refusal)
-            if choice.finish_reason:
-                acc.finish_reason = choice.finish_reason
+            first = chunks[0]
+            self.response_id, self.model = first.id, first.model
+            self.fingerprint = getattr(first, "system_fingerprint", None)
+            self.service_tier = getattr(first, "service_tier", None)
+        states = self.choices
+        for chunk in chunks:
+            usage = getattr(chunk, "usage", None)
+            if usage is not None:
+                self.usage = usage
+            for choice in chunk.choices:
+                state = states.get(choice.index)
+                if state is None:
+                    state = states[choice.index] = _Choice()
+                delta = getattr(choice, "delta", None)
+                if delta is None:  # legacy Completions: text on the choice itself
+                    if choice.text:
+                        state.text.append(choice.text)
+                else:
+                    content = delta.content
+                    if content:
+                        state.text.append(content)
+                    if delta.tool_calls:
+                        self._add_tool_calls(state, delta.tool_calls)
+                    if getattr(delta, "refusal", None):
+                        state.refusal.append(delta.refusal)
+                if choice.finish_reason:
+                    state.finish_reason = choice.finish_reason
 
     @staticmethod
     def _add_tool_calls(acc: _Choice, tool_calls: Any) -> None:
@@ -89,10 +116,8 @@ class ChatAccumulator:
                 if function.arguments:
                     entry[2].append(function.arguments)
 
-    def finish(self, last_chunk: Any, attributes: Attributes, capture: bool, limit: int) -> Usage | None:
-        if last_chunk is not None:
-            self.fingerprint = getattr(last_chunk, "system_fingerprint", None)
-            self.service_tier = getattr(last_chunk, "service_tier", None)
+    def finish(self, attributes: Attributes, capture: bool, limit: int) -> Usage | None:
+        self.fold()
         if self.response_id:
             attributes[names.RESPONSE_ID] = self.response_id
         if self.model:
@@ -130,23 +155,34 @@ class ChatAccumulator:
         return {"role": choice.role, "parts": parts, "finish_reason": choice.finish_reason}
 
 
-class ResponsesAccumulator:
+class ResponsesAccumulator(_Accumulator):
     """Folds Responses API stream events; the final `response.completed` event carries everything."""
 
-    _FINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
+    _WITH_RESPONSE = frozenset(
+        {
+            "response.completed",
+            "response.incomplete",
+            "response.failed",
+            "response.created",
+            "response.in_progress",
+        }
+    )
 
     def __init__(self) -> None:
+        super().__init__()
         self.response: Any = None  # the latest full Response object seen in an event
         self.text: list[str] = []
 
-    def add(self, event: Any) -> None:
-        kind = getattr(event, "type", None)
-        if kind == "response.output_text.delta":
-            self.text.append(event.delta)
-        elif kind in self._FINAL or kind in ("response.created", "response.in_progress"):
-            self.response = event.response
+    def _fold(self, events: list[Any]) -> None:
+        for event in events:
+            kind = getattr(event, "type", None)
+            if kind == "response.output_text.delta":
+                self.text.append(event.delta)
+            elif kind in self._WITH_RESPONSE:
+                self.response = event.response
 
-    def finish(self, last_chunk: Any, attributes: Attributes, capture: bool, limit: int) -> Usage | None:
+    def finish(self, attributes: Attributes, capture: bool, limit: int) -> Usage | None:
+        self.fold()
         response = self.response
         if response is not None:
             if response.id:
@@ -172,18 +208,21 @@ class ResponsesAccumulator:
         return usage_of(getattr(response, "usage", None)) if response is not None else None
 
 
-class EventAccumulator:
+class EventAccumulator(_Accumulator):
     """Any other stream (image generation events...): count chunks, keep the last usage seen."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.usage: Any = None
 
-    def add(self, chunk: Any) -> None:
-        usage = getattr(chunk, "usage", None)
-        if usage is not None:
-            self.usage = usage
+    def _fold(self, chunks: list[Any]) -> None:
+        for chunk in chunks:
+            usage = getattr(chunk, "usage", None)
+            if usage is not None:
+                self.usage = usage
 
-    def finish(self, last_chunk: Any, attributes: Attributes, capture: bool, limit: int) -> Usage | None:
+    def finish(self, attributes: Attributes, capture: bool, limit: int) -> Usage | None:
+        self.fold()
         return usage_of(self.usage)
 
 
@@ -211,6 +250,62 @@ def _hidden(chunk: Any) -> bool:
     return False
 
 
+def _iterate(inner: Iterator[Any], span: StreamSpan) -> Iterator[Any]:
+    accumulator, hide_usage = span.accumulator, span.injected_usage
+    pending = accumulator.pending
+    append = pending.append
+    batch = _Accumulator.BATCH
+    try:
+        for chunk in inner:
+            if span.first_chunk_ns == 0:
+                span.first_chunk_ns = time.time_ns()
+            append(chunk)
+            if len(pending) >= batch:
+                _fold_safely(accumulator)
+            if hide_usage and _hidden(chunk):
+                continue
+            yield chunk
+    except GeneratorExit:
+        span.finish_closed()
+        raise
+    except BaseException as exc:
+        span.finish_error(exc)
+        raise
+    span.finish_completed()
+
+
+async def _aiterate(inner: AsyncIterator[Any], span: StreamSpan) -> AsyncIterator[Any]:
+    accumulator, hide_usage = span.accumulator, span.injected_usage
+    pending = accumulator.pending
+    append = pending.append
+    batch = _Accumulator.BATCH
+    try:
+        async for chunk in inner:
+            if span.first_chunk_ns == 0:
+                span.first_chunk_ns = time.time_ns()
+            append(chunk)
+            if len(pending) >= batch:
+                _fold_safely(accumulator)
+            if hide_usage and _hidden(chunk):
+                continue
+            yield chunk
+    except GeneratorExit:
+        span.finish_closed()
+        raise
+    except BaseException as exc:
+        span.finish_error(exc)
+        raise
+    span.finish_completed()
+
+
+def _fold_safely(accumulator: _Accumulator) -> None:
+    try:
+        accumulator.fold()
+    except Exception:
+        accumulator.pending.clear()
+        log_internal_error("openai.stream.chunk")
+
+
 def _hide_only(inner: Iterator[Any]) -> Iterator[Any]:
     for chunk in inner:
         if not _hidden(chunk):
@@ -228,56 +323,6 @@ def hide_injected_usage(stream: Any, is_async: bool) -> None:
     if not hasattr(stream, "_iterator") or is_instrumented(stream):
         return
     stream._iterator = _ahide_only(stream._iterator) if is_async else _hide_only(stream._iterator)
-
-
-def _iterate(inner: Iterator[Any], span: StreamSpan) -> Iterator[Any]:
-    accumulator, hide_usage = span.accumulator, span.injected_usage
-    add = accumulator.add
-    try:
-        for chunk in inner:
-            span.chunks += 1
-            if span.first_chunk_ns == 0:
-                span.first_chunk_ns = time.time_ns()
-            span.last_chunk = chunk
-            try:
-                add(chunk)
-            except Exception:
-                log_internal_error("openai.stream.chunk")
-            if hide_usage and _hidden(chunk):
-                continue
-            yield chunk
-    except GeneratorExit:
-        span.finish_closed()
-        raise
-    except BaseException as exc:
-        span.finish_error(exc)
-        raise
-    span.finish_completed()
-
-
-async def _aiterate(inner: AsyncIterator[Any], span: StreamSpan) -> AsyncIterator[Any]:
-    accumulator, hide_usage = span.accumulator, span.injected_usage
-    add = accumulator.add
-    try:
-        async for chunk in inner:
-            span.chunks += 1
-            if span.first_chunk_ns == 0:
-                span.first_chunk_ns = time.time_ns()
-            span.last_chunk = chunk
-            try:
-                add(chunk)
-            except Exception:
-                log_internal_error("openai.stream.chunk")
-            if hide_usage and _hidden(chunk):
-                continue
-            yield chunk
-    except GeneratorExit:
-        span.finish_closed()
-        raise
-    except BaseException as exc:
-        span.finish_error(exc)
-        raise
-    span.finish_completed()
 
 
 def _suspended(generator: Any, running: str, frame: str) -> bool:

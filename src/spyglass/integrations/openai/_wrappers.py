@@ -348,11 +348,9 @@ class StreamSpan:
         "__weakref__",
         "accumulator",
         "call",
-        "chunks",
         "done",
         "first_chunk_ns",
         "injected_usage",
-        "last_chunk",
         "span",
         "start_ns",
     )
@@ -360,9 +358,7 @@ class StreamSpan:
     def __init__(self, call: Call, stream: Any) -> None:
         self.call = call
         self.done = False
-        self.chunks = 0
         self.first_chunk_ns = 0
-        self.last_chunk: Any = None
         self.injected_usage = call.injected_usage
         self.accumulator = _streams.accumulator_for(call.path)()
         request_span = call.span
@@ -414,7 +410,6 @@ class StreamSpan:
         end = time.time_ns()
         attributes: dict[str, Any] = {
             names.STREAM_OUTCOME: outcome,
-            names.STREAM_CHUNKS: self.chunks,
         }
         if self.first_chunk_ns:
             ttfc = (self.first_chunk_ns - self.start_ns) / 1e9
@@ -423,7 +418,8 @@ class StreamSpan:
                 call.metric_attributes, (self.first_chunk_ns - call.start_ns) / 1e9
             )
         capture = call.instrumentation.settings().capture_content
-        usage = self.accumulator.finish(self.last_chunk, attributes, capture, call.limit)
+        usage = self.accumulator.finish(attributes, capture, call.limit)
+        attributes[names.STREAM_CHUNKS] = self.accumulator.count
         response_model = attributes.get(names.RESPONSE_MODEL)
         record_usage(attributes, usage, call.provider, call.model)
         model = response_model or call.model

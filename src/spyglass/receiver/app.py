@@ -1,0 +1,269 @@
+"""The OTLP/HTTP trace receiver: `POST /v1/traces` into a spyglass store, as Starlette routes.
+
+Any OpenTelemetry SDK or Collector can send here (protobuf or JSON, gzip or not). Received spans go through
+the same `SqliteSpanProcessor` as spyglass's own, after `normalize()` has given other instrumentations' GenAI
+spans the attributes the viewer reads. What the receiver refuses, it refuses with a reason: 400 for a
+malformed body, 401 without the token, 413 past the size limit (counted while reading, never buffered
+whole), 415 for another content type, 503 with `Retry-After` while the store's writer is behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import logging
+import os
+import threading
+import zlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from spyglass.receiver._decode import PayloadError, parse_json, parse_protobuf, readable_spans
+from spyglass.store import SqliteSpanProcessor
+
+logger = logging.getLogger("spyglass")
+
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+DEFAULT_MAX_BACKLOG = 50_000  # spans received and not yet written; past it, senders are asked to retry
+RETRY_AFTER_SECONDS = 2
+
+_PROTOBUF = "application/x-protobuf"
+_JSON = "application/json"
+# The rest of a refused body is not read: the connection cannot serve another request after it.
+_CLOSE = {"Connection": "close"}
+_GRPC_STATUS = {400: 3, 401: 16, 413: 8, 415: 3, 503: 14}  # google.rpc.Code for the Status body
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, reason: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(reason)
+        self.status, self.reason, self.headers = status, reason, headers or {}
+
+
+class Receiver:
+    """Receives OTLP/HTTP trace exports into the store at `store_path`.
+
+    Args:
+        store_path: the spyglass store file (created if missing).
+        token: when set, requests must carry `Authorization: Bearer <token>`.
+        max_body_bytes: the largest request body, compressed or not, in bytes.
+        max_backlog: spans received and not yet written at most; past it, requests get 503 + `Retry-After`.
+        processor: the store writer to use instead of a new `SqliteSpanProcessor(store_path)`.
+
+    Example:
+        ```python
+        from starlette.applications import Starlette
+        receiver = Receiver("traces.sqlite")
+        app = Starlette(routes=receiver.routes, on_shutdown=[receiver.close])
+        ```
+    """
+
+    def __init__(
+        self,
+        store_path: str | os.PathLike[str],
+        *,
+        token: str | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        max_backlog: int = DEFAULT_MAX_BACKLOG,
+        processor: SqliteSpanProcessor | None = None,
+    ) -> None:
+        if max_body_bytes < 1 or max_backlog < 1:
+            raise ValueError("max_body_bytes and max_backlog must be positive")
+        self.store_path = Path(store_path)
+        # Opened on the first spans received: serving the viewer of a store that does not exist yet must not
+        # create it.
+        self._processor = processor
+        self._token = token.encode() if token else None
+        self._max_body_bytes = max_body_bytes
+        self._max_backlog = max_backlog
+        self._lock = threading.Lock()
+        self._open_lock = threading.Lock()
+        self._handed = 0  # spans given to the processor; minus what it wrote or dropped = its backlog
+        self.received_spans = 0
+        self.routes: list[BaseRoute] = [Route("/v1/traces", self.traces, methods=["POST"])]
+
+    @property
+    def processor(self) -> SqliteSpanProcessor:
+        """The store writer, opened (creating the store if needed) on first use."""
+        if self._processor is None:
+            with self._open_lock:
+                if self._processor is None:
+                    self._processor = SqliteSpanProcessor(self.store_path)
+        return self._processor
+
+    @property
+    def backlog(self) -> int:
+        """Spans received and not yet written (or dropped) by the store's writer."""
+        if self._processor is None:
+            return 0
+        return self._handed - self._processor.written_spans - self._processor.dropped_spans
+
+    def close(self) -> None:
+        """Write what is queued and close the store."""
+        if self._processor is not None:
+            self._processor.shutdown()
+
+    async def traces(self, request: Request) -> Response:
+        """`POST /v1/traces`: an `ExportTraceServiceRequest`, answered as the OTLP/HTTP spec says."""
+        as_json = _media_type(request) == _JSON
+        try:
+            self._check_token(request)
+            media_type = _media_type(request)
+            if media_type not in (_PROTOBUF, _JSON):
+                raise _Refused(
+                    415, f"Content-Type must be {_PROTOBUF} or {_JSON}, got {media_type or 'none'!r}"
+                )
+            body = await self._read_body(request)
+            await run_in_threadpool(self._ingest, body, as_json)
+        except _Refused as refused:
+            return _error(refused.status, refused.reason, as_json, refused.headers)
+        except ClientDisconnect:
+            return Response(status_code=400)
+        if as_json:
+            return Response("{}", media_type=_JSON)
+        return Response(ExportTraceServiceResponse().SerializeToString(), media_type=_PROTOBUF)
+
+    def _check_token(self, request: Request) -> None:
+        if self._token is None:
+            return
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self._token):
+            raise _Refused(
+                401, "this receiver needs 'Authorization: Bearer <token>'", {"WWW-Authenticate": "Bearer"}
+            )
+
+    async def _read_body(self, request: Request) -> bytes:
+        limit = self._max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise _Refused(413, f"the body is {declared} bytes; this receiver takes {limit} at most", _CLOSE)
+        encoding = request.headers.get("content-encoding", "identity").strip().lower()
+        if encoding not in ("identity", "gzip"):
+            raise _Refused(415, f"Content-Encoding {encoding!r} is not supported: send gzip or none")
+        chunks = _gunzip(request.stream(), limit) if encoding == "gzip" else request.stream()
+        body = bytearray()
+        async for chunk in chunks:
+            body += chunk
+            if len(body) > limit:
+                raise _Refused(413, f"the body is over {limit} bytes, the most this receiver takes", _CLOSE)
+        return bytes(body)
+
+    def _ingest(self, body: bytes, as_json: bool) -> None:
+        try:
+            spans = readable_spans(parse_json(body) if as_json else parse_protobuf(body))
+        except PayloadError as exc:
+            raise _Refused(400, str(exc)) from None
+        except RecursionError:
+            raise _Refused(400, "the body is nested too deeply") from None
+        if not spans:
+            return
+        if self.backlog + len(spans) > self._max_backlog:
+            raise _Refused(503, "the store is behind; retry later", {"Retry-After": str(RETRY_AFTER_SECONDS)})
+        with self._lock:
+            dropped_before = self.processor.dropped_spans
+            for span in spans:
+                self.processor.on_end(span)
+            self._handed += len(spans)
+            self.received_spans += len(spans)
+            dropped = self.processor.dropped_spans > dropped_before
+        if dropped:
+            # A resent span that was stored already is ignored by the store, so retrying the whole batch is safe.
+            raise _Refused(
+                503, "the store dropped spans; retry later", {"Retry-After": str(RETRY_AFTER_SECONDS)}
+            )
+
+
+def receiver_routes(
+    store_path: str | os.PathLike[str],
+    *,
+    token: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> list[BaseRoute]:
+    """The routes of an OTLP/HTTP receiver writing to `store_path`: `POST /v1/traces`.
+
+    Mount them in any Starlette app (the viewer does); see `Receiver` for what they answer.
+
+    Example:
+        ```python
+        app = Starlette(routes=[*viewer_routes, *receiver_routes(".spyglass/spans.sqlite")])
+        ```
+    """
+    return Receiver(store_path, token=token, max_body_bytes=max_body_bytes).routes
+
+
+async def _gunzip(chunks: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
+    decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    produced = 0
+    try:
+        async for chunk in chunks:
+            data = chunk
+            while data:
+                # max_length bounds what one step may inflate to: a small bomb cannot fill memory.
+                out = decompressor.decompress(data, limit + 1 - produced)
+                produced += len(out)
+                yield out
+                if produced > limit:
+                    return
+                data = decompressor.unconsumed_tail
+        if not decompressor.eof:
+            raise _Refused(400, "the gzip body is truncated")
+    except zlib.error as exc:
+        raise _Refused(400, f"the body is not valid gzip: {exc}") from None
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def _error(status: int, reason: str, as_json: bool, headers: dict[str, str]) -> Response:
+    code = _GRPC_STATUS.get(status, 2)
+    if status >= 500:
+        logger.debug("spyglass receiver: %d %s", status, reason)
+    if as_json:
+        return Response(json.dumps({"code": code, "message": reason}), status, headers, media_type=_JSON)
+    return Response(_status_message(code, reason), status, headers, media_type=_PROTOBUF)
+
+
+def _status_message(code: int, message: str) -> bytes:
+    """A `google.rpc.Status` {code, message}, the body OTLP/HTTP errors carry, encoded by hand."""
+    text = message.encode()
+    return b"\x08" + _varint(code) + b"\x12" + _varint(len(text)) + text
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def receiver_app(
+    store_path: str | os.PathLike[str],
+    *,
+    token: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_backlog: int = DEFAULT_MAX_BACKLOG,
+) -> Starlette:
+    """A Starlette app that only receives: what `spyglass serve` runs. The store is closed when it stops."""
+    receiver = Receiver(store_path, token=token, max_body_bytes=max_body_bytes, max_backlog=max_backlog)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await run_in_threadpool(receiver.close)
+
+    app = Starlette(routes=receiver.routes, lifespan=lifespan)
+    app.state.receiver = receiver
+    return app

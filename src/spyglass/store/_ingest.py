@@ -1,0 +1,182 @@
+"""Writing a batch of span rows in one transaction: spans, full-text entries and the trace summaries.
+
+Used by the writer thread and by bulk loaders (the benchmark). Every write transaction takes the next
+value of a change counter and stamps it on the traces it touches, which is what `changes_since()` reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from spyglass.store._rows import SPAN_COLUMNS, SpanRow
+
+_UPDATABLE = [column for column in SPAN_COLUMNS if column not in ("trace_id", "span_id")]
+# A pending row never replaces a row that has already ended (e.g. a final row written by an earlier batch).
+_UPSERT_SPAN = f"""
+    INSERT INTO spans ({", ".join(SPAN_COLUMNS)}, resource_id)
+    VALUES ({", ".join(":" + column for column in SPAN_COLUMNS)}, :resource_id)
+    ON CONFLICT (trace_id, span_id) DO UPDATE SET
+        {", ".join(f"{column} = excluded.{column}" for column in _UPDATABLE)},
+        resource_id = excluded.resource_id
+    WHERE spans.is_pending = 1
+"""
+# OR REPLACE: a final row's text replaces its pending row's (the upsert keeps the row id).
+_INSERT_FTS = """
+    INSERT OR REPLACE INTO spans_fts (rowid, text) SELECT id, ? FROM spans WHERE trace_id = ? AND span_id = ?
+"""
+_LINKED_MODEL = "SELECT model FROM spans WHERE trace_id = ? AND span_id = ?"
+
+_TRACE_SPANS = """
+    SELECT trace_id, span_id, parent_span_id, name, message, service_name, start_ns, end_ns, is_pending,
+        status_code, model, input_tokens, output_tokens, cost_usd, prompt_preview
+    FROM spans WHERE trace_id IN (SELECT value FROM json_each(?))
+"""
+_TRACE_COLUMNS = (
+    "trace_id",
+    "start_ns",
+    "end_ns",
+    "duration_ns",
+    "root_span_id",
+    "root_name",
+    "message",
+    "service_name",
+    "span_count",
+    "pending_count",
+    "error_count",
+    "models",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cost_usd",
+    "first_prompt",
+    "seq",
+)
+_UPSERT_TRACE = f"""
+    INSERT INTO traces ({", ".join(_TRACE_COLUMNS)}) VALUES ({", ".join("?" * len(_TRACE_COLUMNS))})
+    ON CONFLICT (trace_id) DO UPDATE SET
+        {", ".join(f"{column} = excluded.{column}" for column in _TRACE_COLUMNS[1:])}
+"""
+
+
+class ResourceIds:
+    """Resource JSON -> `resources.id`, remembered per connection (resources rows are never deleted)."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, int] = {}
+
+    def lookup(self, conn: sqlite3.Connection, resource: str) -> tuple[int, bool]:
+        """The id of `resource`, inserting it if needed; the flag says whether it came from the cache."""
+        cached = self._ids.get(resource)
+        if cached is not None:
+            return cached, True
+        digest = hashlib.sha256(resource.encode()).hexdigest()
+        conn.execute("INSERT OR IGNORE INTO resources (digest, resource) VALUES (?, ?)", (digest, resource))
+        (resource_id,) = conn.execute("SELECT id FROM resources WHERE digest = ?", (digest,)).fetchone()
+        return resource_id, False
+
+    def remember(self, resource: str, resource_id: int) -> None:
+        self._ids[resource] = resource_id
+
+
+def next_seq(conn: sqlite3.Connection) -> int:
+    """Take the next change number; call inside a write transaction (they are serialized across processes)."""
+    (seq,) = conn.execute(
+        "UPDATE meta SET value = value + 1 WHERE key = 'change_seq' RETURNING value"
+    ).fetchone()
+    return int(seq)
+
+
+def write_batch(conn: sqlite3.Connection, rows: Sequence[SpanRow], resources: ResourceIds) -> None:
+    """Write `rows` (pending or final) and refresh the summaries of their traces, in one transaction."""
+    if not rows:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    new_resources: dict[str, int] = {}
+    try:
+        seq = next_seq(conn)
+        batch_models = {row.key: row.values["model"] for row in rows}
+        params = []
+        for row in rows:
+            resource_id, cached = resources.lookup(conn, row.resource)
+            if not cached:
+                new_resources[row.resource] = resource_id
+            if row.linked_span is not None:
+                _inherit_model(conn, row, row.linked_span, batch_models)
+            params.append({**row.values, "resource_id": resource_id})
+        conn.executemany(_UPSERT_SPAN, params)
+        conn.executemany(_INSERT_FTS, [(row.search_text, *row.key) for row in rows if row.search_text])
+        _summarize_traces(conn, list(dict.fromkeys(row.values["trace_id"] for row in rows)), seq)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    for resource, resource_id in new_resources.items():
+        resources.remember(resource, resource_id)
+
+
+def _inherit_model(
+    conn: sqlite3.Connection,
+    row: SpanRow,
+    linked: tuple[str, str],
+    batch_models: dict[tuple[str, str], str | None],
+) -> None:
+    # A stream span may only know the dated response model; it belongs with its request's model.
+    model = batch_models.get(linked)
+    if model is None:
+        found = conn.execute(_LINKED_MODEL, linked).fetchone()
+        model = found[0] if found is not None else None
+    if model is not None:
+        row.values["model"] = model
+
+
+def _summarize_traces(conn: sqlite3.Connection, trace_ids: list[str], seq: int) -> None:
+    """Recompute the `traces` rows of these traces from all their spans (other processes' included)."""
+    spans_by_trace: dict[str, list[sqlite3.Row]] = {}
+    cursor = conn.execute(_TRACE_SPANS, (json.dumps(trace_ids),))
+    cursor.row_factory = sqlite3.Row
+    for span in cursor:
+        spans_by_trace.setdefault(span["trace_id"], []).append(span)
+    conn.executemany(_UPSERT_TRACE, [_summary(spans, seq) for spans in spans_by_trace.values()])
+
+
+def _summary(spans: list[sqlite3.Row], seq: int) -> tuple[object, ...]:
+    # The root is the span without a parent (the earliest, if several; any earliest span if none).
+    root = min(spans, key=lambda span: (span["parent_span_id"] is not None, span["start_ns"]))
+    start = min(span["start_ns"] for span in spans)
+    end = max(span["end_ns"] or span["start_ns"] for span in spans)
+    input_tokens = _sum(span["input_tokens"] for span in spans)
+    output_tokens = _sum(span["output_tokens"] for span in spans)
+    total_tokens = (
+        None if input_tokens is None and output_tokens is None else (input_tokens or 0) + (output_tokens or 0)
+    )
+    prompts = [span for span in spans if span["prompt_preview"] is not None]
+    return (
+        root["trace_id"],
+        start,
+        end,
+        end - start,
+        root["span_id"],
+        root["name"],
+        root["message"] if root["message"] is not None else root["name"],
+        root["service_name"],
+        len(spans),
+        sum(span["is_pending"] for span in spans),
+        sum(span["status_code"] == "ERROR" for span in spans),
+        json.dumps(sorted({span["model"] for span in spans if span["model"] is not None})),
+        input_tokens,
+        output_tokens,
+        total_tokens,
+        _sum(span["cost_usd"] for span in spans),
+        min(prompts, key=lambda span: span["start_ns"])["prompt_preview"] if prompts else None,
+        seq,
+    )
+
+
+def _sum(values: Iterable[float | None]) -> Any:
+    present = [value for value in values if value is not None]
+    return sum(present) if present else None

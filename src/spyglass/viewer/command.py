@@ -1,0 +1,84 @@
+"""`spyglass view`: serve the local viewer for a store and open it in the browser."""
+
+from __future__ import annotations
+
+import secrets
+import webbrowser
+from pathlib import Path
+
+import click
+
+from spyglass._config import _resolve_store
+from spyglass.receiver.app import Receiver
+from spyglass.viewer._security import local_hosts
+from spyglass.viewer._store import StoreHandle
+from spyglass.viewer.app import create_app
+from spyglass.viewer.server import bind, is_loopback, serve, url_for
+
+
+@click.command(short_help="Open the local web viewer of the stored spans.")
+@click.option(
+    "--store",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The store to show (default: SPYGLASS_STORE, else .spyglass/spans.sqlite).",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="The address to listen on. Anything but a loopback address shows your prompts to the network.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="The port (0: any free port; default 8047, or a free one if it is taken).",
+)
+@click.option("--no-open", is_flag=True, help="Do not open a browser; just print the URL.")
+def view(store: Path | None, host: str, port: int | None, no_open: bool) -> None:
+    """Serve a live web page of the traces in the store, on this machine only.
+
+    The page shows traces as they are written, with their spans, conversations, tokens and costs. It
+    also receives spans over OTLP/HTTP (POST /v1/traces) from any OpenTelemetry SDK into the same store.
+    """
+    path = store or _resolve_store(None)
+    if path is None:
+        raise click.UsageError("SPYGLASS_STORE turns the store off; give one with --store PATH")
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port or 'any port'}: {exc}") from None
+    if not is_loopback(host):
+        click.secho(
+            f"Warning: listening on {host}, not on this machine only: anyone who can reach it can read "
+            "the prompts and answers in the store.",
+            fg="yellow",
+            err=True,
+        )
+    error = StoreHandle(path).check()
+    if error is not None:
+        click.secho(f"spyglass view: {error}", fg="red", err=True)
+        click.secho("The page says so too, and shows the traces once the store can be read.", err=True)
+    real_port = sock.getsockname()[1]
+    # The page also receives OTLP/HTTP, so spans from any OpenTelemetry SDK land in the same store.
+    receiver = Receiver(path)
+    app = create_app(
+        path,
+        token=secrets.token_urlsafe(32),
+        allowed_hosts=local_hosts(real_port, host),
+        extra_routes=receiver.routes,
+    )
+    url = url_for(sock)
+    click.echo(f"spyglass viewer for {path}: {url}  (Ctrl+C to stop)")
+    click.echo(f"OTLP/HTTP receiver: OTEL_EXPORTER_OTLP_ENDPOINT={url.rstrip('/')}")
+    if not no_open:
+        webbrowser.open(url)
+    try:
+        serve(app, sock)
+    finally:
+        receiver.close()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    view()

@@ -1,0 +1,36 @@
+// Numbers as the pages show them (the server's _format.py agrees for the models page).
+
+export function duration(ns) {
+  if (ns === null || ns === undefined) return "–";
+  if (ns < 1e6) return `${Math.round(ns / 1e3)}µs`;
+  if (ns < 1e9) return `${Math.round(ns / 1e6)}ms`;
+  if (ns < 60e9) return `${(ns / 1e9).toFixed(2)}s`;
+  const seconds = ns / 1e9;
+  return `${Math.floor(seconds / 60)}m${String(Math.round(seconds % 60)).padStart(2, "0")}s`;
+}
+
+export function tokens(count) {
+  return count === null || count === undefined ? "–" : count.toLocaleString("en-US");
+}
+
+export function cost(usd) {
+  if (usd === null || usd === undefined) return "–";
+  if (usd === 0) return "$0";
+  if (usd < 0.000001) return "<$0.000001";
+  if (usd < 0.01) return `$${usd.toFixed(6).replace(/0+$/, "")}`;
+  return `$${usd.toFixed(4)}`;
+}
+
+/** Nanoseconds since the epoch as local time; the date only when it is not today. */
+export function time(ns) {
+  const date = new Date(Number(BigInt(ns) / 1000000n));
+  const clock = date.toLocaleTimeString("en-GB", { hour12: false });
+  const today = new Date();
+  if (date.toDateString() === today.toDateString()) return clock;
+  return `${date.toLocaleDateString("en-CA")} ${clock}`;
+}
+
+export function fullTime(ns) {
+  const date = new Date(Number(BigInt(ns) / 1000000n));
+  return date.toISOString();
+}

@@ -1,0 +1,144 @@
+"""Several processes writing one store at once, a reader alongside them, and a writer killed mid-way."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import spyglass.store
+from spyglass.store import SpanStore
+
+SPANS_PER_PROCESS = 1500
+
+
+def _write_spans(path: str, worker: int, count: int) -> None:
+    """Child process: `count` spans in traces of three, small batches to contend for the write lock."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from spyglass import _attribute_names as names
+    from spyglass.store import SqliteSpanProcessor
+
+    processor = SqliteSpanProcessor(path, batch_size=25, flush_interval=0.01)
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("worker")
+    for index in range(count // 3):
+        message = f"worker {worker} job {index}"
+        with tracer.start_as_current_span(message, attributes={names.MSG: message}):
+            for step in range(2):
+                with tracer.start_as_current_span(f"step {step}"):
+                    pass
+    provider.shutdown()
+    if processor.written_spans != count or processor.dropped_spans:
+        raise SystemExit(
+            f"worker {worker}: wrote {processor.written_spans}, dropped {processor.dropped_spans}"
+        )
+
+
+def test_four_processes_write_one_store_while_a_reader_reads(
+    store_path: Path, open_store: Callable[..., SpanStore]
+) -> None:
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=_write_spans, args=(str(store_path), worker, SPANS_PER_PROCESS))
+        for worker in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+
+    store = None
+    seen: list[int] = []
+    while any(worker.is_alive() for worker in workers):
+        if store is None and store_path.exists():
+            try:
+                store = open_store()
+            except Exception:  # the first writer may still be creating the schema
+                time.sleep(0.01)
+                continue
+        if store is not None:
+            seen.append(store.stats()["spans"])
+            store.list_traces(limit=20, search="job")
+            store.changes_since(0, limit=50)
+        time.sleep(0.01)
+    for worker in workers:
+        worker.join()
+        assert worker.exitcode == 0
+
+    store = store or open_store()
+    assert store.stats()["spans"] == 4 * SPANS_PER_PROCESS
+    assert store.stats()["traces"] == 4 * SPANS_PER_PROCESS // 3
+    assert len(seen) > 1 and seen == sorted(seen)  # the reader saw the store grow, never shrink
+    assert {trace["span_count"] for trace in store.list_traces(limit=10_000)} == {3}
+    last_job = f"job {SPANS_PER_PROCESS // 3 - 1}"
+    assert sorted(trace["message"] for trace in store.list_traces(search=last_job)) == [
+        f"worker {worker} {last_job}" for worker in range(4)
+    ]
+
+
+_KILLED_WRITER = textwrap.dedent(
+    """
+    import sys
+    from opentelemetry.sdk.trace import TracerProvider
+    from spyglass.store import SqliteSpanProcessor
+
+    processor = SqliteSpanProcessor(sys.argv[1], batch_size=20, flush_interval=0.01)
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("doomed")
+    index = 0
+    while True:
+        for _ in range(10):
+            with tracer.start_as_current_span(f"span {index}", attributes={"index": index}):
+                pass
+            index += 1
+        with tracer.start_as_current_span(f"in flight {index}"):
+            processor.force_flush()
+            print(index, flush=True)  # every span up to here is committed
+    """
+)
+
+
+def test_a_writer_killed_mid_write_leaves_every_committed_span(
+    store_path: Path, open_store: Callable[..., SpanStore]
+) -> None:
+    src = str(Path(spyglass.store.__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))}
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_WRITER, str(store_path)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    assert child.stdout is not None
+    committed = 0
+    try:
+        while committed < 500:
+            line = child.stdout.readline()
+            assert line, "the writer exited early"
+            committed = int(line)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        child.stdout.close()
+    assert child.returncode == -signal.SIGKILL
+
+    store = open_store()
+    indexes = {
+        span["attributes"]["index"]
+        for trace in store.list_traces(limit=100_000)
+        for span in store.get_trace(trace["trace_id"])
+        if "index" in span["attributes"]
+    }
+    assert set(range(committed)) <= indexes
+    in_flight = store.list_traces(status="pending", limit=100_000)
+    assert all(trace["root_name"].startswith("in flight") for trace in in_flight)
+    conn = sqlite3.connect(store_path)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    finally:
+        conn.close()

@@ -1,0 +1,320 @@
+"""SqliteSpanProcessor: pending rows, what a stored span holds, and never raising into the caller."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+from dirty_equals import IsInt, IsStr
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+from store_helpers import Tracing, llm_attributes
+
+from spyglass import _attribute_names as names
+from spyglass.store import SpanStore, SqliteSpanProcessor
+
+
+def test_a_started_span_is_visible_as_pending_and_replaced_when_it_ends(tracing: Tracing, open_store) -> None:
+    with tracing.user_span("Planning a trip") as root:
+        tracing.flush()
+        store = open_store()
+        (pending,) = store.get_trace(format(root.get_span_context().trace_id, "032x"))
+        assert pending["is_pending"] is True
+        assert pending["end_ns"] is None and pending["duration_ns"] is None
+        assert pending["message"] == "Planning a trip"
+        (summary,) = store.list_traces()
+        assert summary["status"] == "pending" and summary["pending_count"] == 1
+
+    tracing.flush()
+    (final,) = store.get_trace(pending["trace_id"])
+    assert final["is_pending"] is False
+    assert final["end_ns"] == IsInt(gt=final["start_ns"] - 1)
+    assert final["duration_ns"] == final["end_ns"] - final["start_ns"]
+    (summary,) = store.list_traces()
+    assert summary["status"] == "ok" and summary["span_count"] == 1 and summary["pending_count"] == 0
+
+
+def test_attributes_events_links_and_resource_round_trip(tracing: Tracing, open_store) -> None:
+    with tracing.tracer.start_as_current_span("first") as first:
+        pass
+    attributes = {
+        **llm_attributes("Hello there"),
+        "flag": True,
+        "ratio": 0.25,
+        "tags": ("a", "b"),
+        "counts": (1, 2, 3),
+        names.RESPONSE_FINISH_REASONS: ("stop",),
+    }
+    with tracing.tracer.start_as_current_span(
+        "chat gpt-4o",
+        kind=SpanKind.CLIENT,
+        attributes=attributes,
+        links=[Link(first.get_span_context(), {"link.reason": "retry"})],
+    ) as span:
+        span.add_event("first chunk", {"index": 0}, timestamp=1_700_000_000_000_000_000)
+        span.set_status(Status(StatusCode.ERROR, "rate limited"))
+    tracing.flush()
+
+    context = span.get_span_context()
+    record = open_store().get_span(format(context.trace_id, "032x"), format(context.span_id, "016x"))
+    assert record is not None
+    expected_attributes = {
+        key: list(value) if isinstance(value, tuple) else value for key, value in attributes.items()
+    }
+    assert record["attributes"] == expected_attributes
+    assert record["events"] == [
+        {"name": "first chunk", "time_ns": 1_700_000_000_000_000_000, "attributes": {"index": 0}}
+    ]
+    assert record["links"] == [
+        {
+            "trace_id": format(first.get_span_context().trace_id, "032x"),
+            "span_id": format(first.get_span_context().span_id, "016x"),
+            "attributes": {"link.reason": "retry"},
+        }
+    ]
+    assert record["resource"]["attributes"] == {
+        **dict(tracing.provider.resource.attributes),
+    }
+    assert record["scope"] == {"name": "spyglass.tests", "version": "1.0"}
+    assert {
+        key: record[key] for key in ("span_kind", "kind", "status_code", "status_description", "model")
+    } == {
+        "span_kind": "CLIENT",
+        "kind": "llm",
+        "status_code": "ERROR",
+        "status_description": "rate limited",
+        "model": "gpt-4o",
+    }
+
+
+def test_llm_span_columns_and_trace_summary(tracing: Tracing, open_store) -> None:
+    with tracing.user_span("Answering a customer") as root:
+        tracing.llm_span("Where is my parcel?", "On its way.", input_tokens=20, output_tokens=5, cost=0.001)
+        tracing.llm_span(
+            "Refund policy?", "30 days.", model="gpt-4o-mini", input_tokens=7, output_tokens=2, cost=0.0002
+        )
+        tracing.llm_span("Broken call", model="gpt-5", error=True)
+    tracing.flush()
+    store = open_store()
+    trace_id = format(root.get_span_context().trace_id, "032x")
+
+    (summary,) = store.list_traces()
+    assert summary == {
+        "trace_id": trace_id,
+        "start_ns": IsInt(),
+        "end_ns": IsInt(),
+        "duration_ns": summary["end_ns"] - summary["start_ns"],
+        "status": "error",
+        "root_span_id": format(root.get_span_context().span_id, "016x"),
+        "root_name": "Answering a customer",
+        "message": "Answering a customer",
+        "service_name": "checkout",
+        "span_count": 4,
+        "pending_count": 0,
+        "error_count": 1,
+        "models": ["gpt-4o", "gpt-4o-mini", "gpt-5"],
+        "input_tokens": 27,
+        "output_tokens": 7,
+        "total_tokens": 34,
+        "cost_usd": pytest.approx(0.0012),
+        "first_prompt": "Where is my parcel?",
+        "seq": IsInt(),
+    }
+    llm = [span for span in store.get_trace(trace_id) if span["kind"] == "llm"]
+    assert [
+        (
+            s["model"],
+            s["response_model"],
+            s["provider"],
+            s["operation"],
+            s["input_tokens"],
+            s["output_tokens"],
+            s["cost_usd"],
+            s["prompt_preview"],
+            s["parent_span_id"],
+        )
+        for s in llm
+    ] == [
+        (
+            "gpt-4o",
+            "gpt-4o-2024-08-06",
+            "openai",
+            "chat",
+            20,
+            5,
+            0.001,
+            "Where is my parcel?",
+            summary["root_span_id"],
+        ),
+        (
+            "gpt-4o-mini",
+            "gpt-4o-mini-2024-08-06",
+            "openai",
+            "chat",
+            7,
+            2,
+            0.0002,
+            "Refund policy?",
+            summary["root_span_id"],
+        ),
+        ("gpt-5", None, "openai", "chat", None, None, None, "Broken call", summary["root_span_id"]),
+    ]
+
+
+def test_a_stream_span_counts_under_its_request_model(tracing: Tracing, open_store) -> None:
+    with tracing.tracer.start_as_current_span(
+        "chat gpt-4o", attributes={**llm_attributes("Tell me a story"), names.REQUEST_STREAM: True}
+    ) as request:
+        pass
+    with tracing.tracer.start_as_current_span(
+        "chat gpt-4o stream",
+        links=[Link(request.get_span_context())],
+        attributes={
+            names.KIND: names.KIND_LLM_STREAM,
+            names.MSG: "streaming response from 'gpt-4o' took 1.00s",
+            names.RESPONSE_MODEL: "gpt-4o-2024-08-06",
+            names.USAGE_INPUT_TOKENS: 9,
+            names.USAGE_OUTPUT_TOKENS: 40,
+            names.COST_USD: 0.002,
+            names.STREAM_OUTCOME: names.STREAM_COMPLETED,
+        },
+    ):
+        pass
+    tracing.flush()
+    (stats,) = open_store().model_summary()
+    assert stats["model"] == "gpt-4o"
+    assert (stats["calls"], stats["input_tokens"], stats["output_tokens"], stats["cost_usd"]) == (
+        1,
+        9,
+        40,
+        0.002,
+    )
+
+
+def test_shutdown_flushes_and_twice_is_harmless(store_path: Path, open_store) -> None:
+    tracing = Tracing(store_path, flush_interval=60)
+    for index in range(10):
+        with tracing.tracer.start_as_current_span(f"span {index}"):
+            pass
+    tracing.shutdown()
+    tracing.processor.shutdown()
+    assert tracing.processor.written_spans == 10
+    assert open_store().stats()["spans"] == 10
+    with tracing.tracer.start_as_current_span("after shutdown"):
+        pass  # dropped, silently
+    assert tracing.processor.force_flush(100)
+
+
+def test_a_full_queue_drops_and_counts_without_blocking(store_path: Path) -> None:
+    tracing = Tracing(store_path, max_queue_size=5, flush_interval=60, batch_size=1000)
+    try:
+        for index in range(50):
+            with tracing.tracer.start_as_current_span(f"span {index}"):
+                pass
+        assert tracing.processor.dropped_spans > 0
+    finally:
+        tracing.shutdown()
+    assert tracing.processor.written_spans + tracing.processor.dropped_spans == 50
+
+
+def test_an_unwritable_location_logs_once_and_never_raises(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    not_a_dir = tmp_path / "a-file"
+    not_a_dir.write_text("")
+    tracing = Tracing(not_a_dir / "traces.sqlite", busy_timeout=0.1)
+    try:
+        for index in range(3):
+            with tracing.tracer.start_as_current_span(f"span {index}"):
+                pass
+            tracing.flush()
+        assert tracing.processor.dropped_spans == 3
+    finally:
+        tracing.shutdown()
+    assert [record.name for record in caplog.records] == ["spyglass"]
+    assert "traces.sqlite" in caplog.records[0].getMessage()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
+def test_a_read_only_directory_logs_and_never_raises(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    read_only = tmp_path / "ro"
+    read_only.mkdir(mode=0o555)
+    tracing = Tracing(read_only / "traces.sqlite")
+    try:
+        with tracing.tracer.start_as_current_span("span"):
+            pass
+        tracing.flush()
+        assert tracing.processor.dropped_spans == 1
+    finally:
+        tracing.shutdown()
+        read_only.chmod(0o755)
+    assert [record.name for record in caplog.records] == ["spyglass"]
+
+
+def test_a_locked_file_drops_logs_once_and_recovers(
+    store_path: Path, open_store, caplog: pytest.LogCaptureFixture
+) -> None:
+    tracing = Tracing(store_path, busy_timeout=0.1)
+    try:
+        tracing.llm_span("before the lock")
+        tracing.flush()
+        locker = sqlite3.connect(store_path, isolation_level=None)
+        try:
+            locker.execute("BEGIN IMMEDIATE")  # another process holding the write lock
+            for _ in range(2):
+                tracing.llm_span("while locked")
+                tracing.flush()
+            locker.execute("ROLLBACK")
+        finally:
+            locker.close()
+        tracing.llm_span("after the lock")
+        tracing.flush()
+        assert tracing.processor.dropped_spans == 2
+    finally:
+        tracing.shutdown()
+    assert [record.getMessage() for record in caplog.records] == [IsStr(regex=".*database is locked.*")]
+    prompts = [trace["first_prompt"] for trace in open_store().list_traces()]
+    assert prompts == ["after the lock", "before the lock"]
+
+
+def test_writing_a_large_batch_keeps_traces_whole(tracing: Tracing, open_store) -> None:
+    for trace in range(30):
+        with tracing.user_span(f"job {trace}"):
+            for step in range(40):
+                with tracing.tracer.start_as_current_span(f"step {step}", attributes={"step": step}):
+                    pass
+    tracing.flush()
+    store = open_store()
+    traces = store.list_traces(limit=100)
+    assert len(traces) == 30
+    assert {trace["span_count"] for trace in traces} == {41}
+    assert {trace["pending_count"] for trace in traces} == {0}
+    assert json.loads(json.dumps(store.stats())) == {"traces": 30, "spans": 1230, "bytes": IsInt(gt=0)}
+
+
+def test_invalid_options_fail_at_construction(store_path: Path) -> None:
+    with pytest.raises(ValueError, match="batch_size"):
+        SqliteSpanProcessor(store_path, batch_size=0)
+    with pytest.raises(ValueError, match="max_age"):
+        SqliteSpanProcessor(store_path, max_age=-1)
+    assert isinstance(SpanStore, type)
+
+
+def test_the_store_folder_is_created_on_first_use(tmp_path):
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from spyglass.store import SpanStore, SqliteSpanProcessor
+
+    path = tmp_path / "not" / "there" / "yet" / "spans.sqlite"
+    provider = TracerProvider()
+    processor = SqliteSpanProcessor(path)
+    provider.add_span_processor(processor)
+    provider.get_tracer("t").start_span("hello").end()
+    assert processor.force_flush()
+    provider.shutdown()
+    with SpanStore(path) as store:
+        assert [t["root_name"] for t in store.list_traces()] == ["hello"]

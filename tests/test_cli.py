@@ -1,0 +1,313 @@
+"""The `spyglass` command: argument handling through click's CliRunner, and the real thing in subprocesses
+(`python -m spyglass` and the installed entry point) against the local demo server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import spyglass
+from spyglass.cli import main
+from spyglass.demo.server import DemoServer
+from spyglass.store import SpanRecord, SpanStore
+
+ENTRY_POINT = str(Path(sys.executable).parent / "spyglass")
+PYTHON_M = [sys.executable, "-m", "spyglass"]
+
+CHAT_SCRIPT = """
+import sys
+import openai
+
+client = openai.OpenAI()
+response = client.chat.completions.create(
+    model="gpt-4o", messages=[{"role": "user", "content": "Hello from the script"}]
+)
+print("answer:", response.choices[0].message.content)
+print("argv:", sys.argv)
+"""
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), env=env, terminal_width=80)
+    return result.exit_code, result.output
+
+
+def spyglass_process(
+    command: list[str], cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("SPYGLASS_", "OTEL_", "OPENAI_"))}
+    full_env.update({"PYTHONIOENCODING": "utf-8", "NO_COLOR": "1", "COLUMNS": "100", **(env or {})})
+    return subprocess.run(
+        command, cwd=cwd, env=full_env, capture_output=True, text=True, encoding="utf-8", timeout=60
+    )
+
+
+def openai_env(server: DemoServer, store: Path) -> dict[str, str]:
+    return {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "sk-test-key", "SPYGLASS_STORE": str(store)}
+
+
+def stored_spans(path: Path) -> list[SpanRecord]:
+    with SpanStore(path, readonly=True) as store:
+        traces = sorted(store.list_traces(limit=1000), key=lambda t: t["start_ns"])
+        return [span for trace in traces for span in store.get_trace(trace["trace_id"])]
+
+
+def write(path: Path, source: str) -> Path:
+    path.write_text(textwrap.dedent(source), encoding="utf-8")
+    return path
+
+
+# --- arguments, help and version (CliRunner) ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help_lists_the_commands(flag):
+    code, output = invoke(flag)
+    assert code == 0
+    assert "See every call your program makes to the OpenAI API." in output
+    assert "  demo  " in output
+    assert "  run   " in output
+
+
+@pytest.mark.parametrize("flag", ["--version", "-V"])
+def test_version(flag):
+    assert invoke(flag) == (0, f"spyglass, version {spyglass.__version__}\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nosuch"], "No such command 'nosuch'."),
+        (["demo", "--nosuch"], "--nosuch"),
+        (["demo", "--store", "x.sqlite", "--no-store"], "--store and --no-store cannot be used together"),
+        (["run"], "give a script to run, or -m MODULE"),
+        (["run", "-m"], "-m needs a module name"),
+        (["run", "--bogus", "script.py"], "--bogus"),
+        (["run", "no_such_script.py"], "no such script: no_such_script.py"),
+        (["run", "-m", "no_such_module_for_spyglass"], "no module named no_such_module_for_spyglass"),
+        (
+            ["run", "--store", "x.sqlite", "--no-store", __file__],
+            "--store and --no-store cannot be used together",
+        ),
+    ],
+)
+def test_bad_arguments_are_usage_errors_with_exit_code_2(args, message):
+    code, output = invoke(*args)
+    assert code == 2
+    last_line = output.splitlines()[-1]
+    assert last_line.startswith("Error: ")
+    assert message in last_line  # click words its own errors differently from one version to the next
+
+
+def test_a_bad_environment_variable_is_a_usage_error_saying_what_to_change():
+    code, output = invoke("run", __file__, env={"SPYGLASS_CONSOLE": "maybe", "SPYGLASS_STORE": "false"})
+    assert code == 2
+    assert output.splitlines()[-1] == "Error: SPYGLASS_CONSOLE='maybe' is not a boolean: use true or false"
+
+
+def test_a_file_that_is_not_a_store_is_a_runtime_error_with_exit_code_1(tmp_path):
+    not_a_store = write(tmp_path / "notes.sqlite", "not a database, just some notes\n" * 100)
+    result = spyglass_process([*PYTHON_M, "demo", "--store", str(not_a_store)], cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1].startswith("Error: ")
+    assert "notes.sqlite" in result.stderr.splitlines()[-1]
+    assert "Traceback" not in result.stderr
+
+
+# --- spyglass demo (subprocesses) -----------------------------------------------------------------------------
+
+
+def test_demo_runs_offline_and_prints_the_tour(tmp_path):
+    # No OPENAI_* variables: the demo brings its own server and key.
+    result = spyglass_process([*PYTHON_M, "demo", "--no-store"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for line in [
+        "> Demo: a chat completion",
+        "OK Chat Completion with 'gpt-4o' · ",
+        " · gpt-4o · 21→25 tokens",
+        "system    You are a helpful assistant.",
+        "user      Please write me a limerick about Python logging.",
+        "info: got 1 choice(s)",
+        "OK streaming response from 'gpt-4o-mini' took ",
+        "assistant get_weather(city=",
+        "OK Embedding Creation with 'text-embedding-3-small'",
+        "OK Image Generation with 'dall-e-3'",
+        "ERROR Chat Completion with 'missing-model'",
+        "NotFoundError [model_not_found, HTTP 404]",
+        "warn: the call failed as expected: model_not_found",
+        "OK Demo: a failing call · ",
+    ]:
+        assert line in out, line
+    assert result.stderr.splitlines()[0] == (
+        "spyglass demo: a built-in OpenAI-compatible server on 127.0.0.1, no API key, no network."
+    )
+    assert result.stderr.splitlines()[-1] == "The spans were not stored (--no-store)."
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_demo_stores_its_spans_where_spyglass_store_says(tmp_path):
+    store = tmp_path / "demo.sqlite"
+    result = spyglass_process([ENTRY_POINT, "demo"], cwd=tmp_path, env={"SPYGLASS_STORE": str(store)})
+    assert result.returncode == 0, result.stderr
+    assert f"The spans were stored in {store}." in result.stderr.splitlines()
+    with SpanStore(store, readonly=True) as reader:
+        roots = [t["message"] for t in sorted(reader.list_traces(), key=lambda t: t["start_ns"])]
+    assert roots == [
+        "Demo: a chat completion",
+        "Demo: a streamed answer",
+        "Demo: a tool call round trip",
+        "Demo: an embedding",
+        "Demo: an image generation",
+        "Demo: a failing call",
+    ]
+
+
+# --- spyglass run (subprocesses) ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [PYTHON_M, [ENTRY_POINT]], ids=["python -m spyglass", "entry point"])
+def test_run_traces_an_unmodified_script_and_keeps_its_output_arguments_and_exit_code(
+    command, server, tmp_path
+):
+    (tmp_path / "app").mkdir()
+    write(tmp_path / "app" / "helper.py", "GREETING = 'helper imported'\n")
+    write(
+        tmp_path / "app" / "ask.py", "import helper\nprint(helper.GREETING)\n" + CHAT_SCRIPT + "sys.exit(3)\n"
+    )
+    store = tmp_path / "spans.sqlite"
+    result = spyglass_process(
+        [*command, "run", "app/ask.py", "--its-own-flag", "-m", "x"],
+        cwd=tmp_path,
+        env=openai_env(server, store),
+    )
+    assert result.returncode == 3, result.stderr
+    lines = result.stdout.splitlines()
+    assert "helper imported" in lines  # the script's directory comes first on sys.path, as with `python`
+    assert (
+        'answer: This is a canned answer from the spyglass demo server. You said: "Hello from the script"'
+        in lines
+    )
+    assert "argv: ['app/ask.py', '--its-own-flag', '-m', 'x']" in lines
+    assert any(line.endswith("> Chat Completion with 'gpt-4o'") for line in lines)
+    assert any("OK Chat Completion with 'gpt-4o' · " in line for line in lines)
+    [span] = stored_spans(store)
+    assert span["name"] == "chat gpt-4o"
+    assert span["service_name"] == "ask"
+    assert span["input_tokens"] is not None
+
+
+def test_run_shows_the_programs_traceback_exits_1_and_still_flushes_its_spans(server, tmp_path):
+    write(
+        tmp_path / "fails.py",
+        CHAT_SCRIPT
+        + """
+def finish():
+    raise ValueError("the program failed")
+
+finish()
+""",
+    )
+    store = tmp_path / "spans.sqlite"
+    result = spyglass_process(
+        [*PYTHON_M, "run", "--no-console", "fails.py"], cwd=tmp_path, env=openai_env(server, store)
+    )
+    assert result.returncode == 1
+    traceback = result.stderr.splitlines()
+    assert traceback[0] == "Traceback (most recent call last):"
+    assert traceback[1].startswith('  File "fails.py", line ')  # the program's frames only, as `python` shows
+    assert traceback[-1] == "ValueError: the program failed"
+    assert "cli.py" not in result.stderr and "runpy" not in result.stderr
+    assert [s["name"] for s in stored_spans(store)] == ["chat gpt-4o"]
+
+
+def test_run_a_module_with_its_own_arguments(server, tmp_path):
+    package = tmp_path / "mypkg"
+    package.mkdir()
+    write(package / "__init__.py", "")
+    write(package / "ask.py", CHAT_SCRIPT)
+    store = tmp_path / "spans.sqlite"
+    result = spyglass_process(
+        [ENTRY_POINT, "run", "-m", "mypkg.ask", "--service-name", "not-ours"],
+        cwd=tmp_path,
+        env=openai_env(server, store),
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"argv: [{str(package / 'ask.py')!r}, '--service-name', 'not-ours']" in result.stdout.splitlines()
+    [span] = stored_spans(store)
+    assert (span["name"], span["service_name"]) == ("chat gpt-4o", "mypkg.ask")
+
+
+@pytest.mark.parametrize(
+    ("options", "env"),
+    [
+        pytest.param(
+            [],
+            {
+                "OTEL_SERVICE_NAME": "my-service",
+                "SPYGLASS_CONSOLE": "false",
+                "SPYGLASS_CAPTURE_CONTENT": "false",
+            },
+            id="SPYGLASS_*",
+        ),
+        pytest.param(
+            [],
+            {
+                "OTEL_SERVICE_NAME": "my-service",
+                "SPYGLASS_CONSOLE": "0",
+                "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "false",
+            },
+            id="OTEL_*",
+        ),
+        pytest.param(
+            ["--service-name", "my-service", "--no-console", "--no-capture-content"],
+            {
+                "OTEL_SERVICE_NAME": "overridden",
+                "SPYGLASS_CONSOLE": "true",
+                "SPYGLASS_CAPTURE_CONTENT": "true",
+            },
+            id="options win over the environment",
+        ),
+    ],
+)
+def test_run_honours_the_environment_and_its_options(options, env, server, tmp_path):
+    script = write(tmp_path / "ask.py", CHAT_SCRIPT)
+    store = tmp_path / "spans.sqlite"
+    result = spyglass_process(
+        [*PYTHON_M, "run", *options, "ask.py"], cwd=tmp_path, env={**openai_env(server, store), **env}
+    )
+    assert result.returncode == 0, result.stderr
+    assert [line.split(":")[0] for line in result.stdout.splitlines()] == [
+        "answer",
+        "argv",
+    ]  # no console lines
+    [span] = stored_spans(store)
+    assert span["service_name"] == "my-service"
+    assert span["input_tokens"] is not None
+    assert "gen_ai.input.messages" not in span["attributes"]
+    assert "gen_ai.output.messages" not in span["attributes"]
+    assert script.exists()
+
+
+def test_run_store_options(server, tmp_path):
+    write(tmp_path / "ask.py", CHAT_SCRIPT)
+    env = {k: v for k, v in openai_env(server, tmp_path / "unused.sqlite").items() if k != "SPYGLASS_STORE"}
+    stored = spyglass_process(
+        [*PYTHON_M, "run", "--no-console", "--store", "chosen.sqlite", "ask.py"], cwd=tmp_path, env=env
+    )
+    assert stored.returncode == 0, stored.stderr
+    assert [s["name"] for s in stored_spans(tmp_path / "chosen.sqlite")] == ["chat gpt-4o"]
+
+    (tmp_path / "chosen.sqlite").unlink()
+    for extra in tmp_path.glob("chosen.sqlite-*"):
+        extra.unlink()
+    not_stored = spyglass_process([*PYTHON_M, "run", "--no-store", "ask.py"], cwd=tmp_path, env=env)
+    assert not_stored.returncode == 0, not_stored.stderr
+    assert "OK Chat Completion with 'gpt-4o'" in not_stored.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ask.py"]

@@ -1,0 +1,155 @@
+"""`spyglass view`: the command line, with serving stubbed out, and once for real in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from spyglass.viewer import command
+from spyglass.viewer.command import view
+
+
+class Launch:
+    def __init__(self) -> None:
+        self.served: list[tuple[Any, socket.socket]] = []
+        self.opened: list[str] = []
+
+
+@pytest.fixture
+def launch(monkeypatch: pytest.MonkeyPatch) -> Launch:
+    launched = Launch()
+
+    def fake_serve(app: Any, sock: socket.socket) -> None:
+        launched.served.append((app, sock))
+        sock.close()
+
+    monkeypatch.setattr(command, "serve", fake_serve)
+    monkeypatch.setattr(command.webbrowser, "open", launched.opened.append)
+    return launched
+
+
+def test_view_serves_on_loopback_prints_the_url_and_opens_the_browser(
+    launch: Launch, filled_store: Path
+) -> None:
+    result = CliRunner().invoke(view, ["--store", str(filled_store), "--port", "0"])
+    assert result.exit_code == 0, result.output
+    url = re.search(r"http://127\.0\.0\.1:\d+/", result.stdout)
+    assert url is not None
+    assert launch.opened == [url.group(0)]
+    assert len(launch.served) == 1
+    assert result.stderr == ""
+
+
+def test_no_open_does_not_open_a_browser(launch: Launch, filled_store: Path) -> None:
+    result = CliRunner().invoke(view, ["--store", str(filled_store), "--port", "0", "--no-open"])
+    assert result.exit_code == 0
+    assert launch.opened == []
+    assert "http://127.0.0.1:" in result.stdout
+
+
+def test_another_host_needs_asking_and_warns(launch: Launch, filled_store: Path) -> None:
+    result = CliRunner().invoke(
+        view, ["--store", str(filled_store), "--host", "0.0.0.0", "--port", "0", "--no-open"]
+    )
+    assert result.exit_code == 0
+    assert "Warning: listening on 0.0.0.0, not on this machine only" in result.stderr
+
+
+def test_a_missing_store_is_said_in_the_terminal(launch: Launch, tmp_path: Path) -> None:
+    missing = tmp_path / "none.sqlite"
+    result = CliRunner().invoke(view, ["--store", str(missing), "--port", "0", "--no-open"])
+    assert result.exit_code == 0
+    assert f"spyglass view: No spyglass store at {missing}: the file does not exist" in result.stderr
+    assert "shows the traces once the store can be read" in result.stderr
+    assert not missing.exists()
+
+
+def test_a_foreign_file_is_said_in_the_terminal_and_left_alone(launch: Launch, tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n" * 200)
+    result = CliRunner().invoke(view, ["--store", str(notes), "--port", "0", "--no-open"])
+    assert "is not a SQLite database" in result.stderr
+    assert notes.read_text() == "my notes\n" * 200
+
+
+def test_a_taken_port_is_a_clear_error(launch: Launch, filled_store: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(view, ["--store", str(filled_store), "--port", str(port), "--no-open"])
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+def test_view_runs_for_real(filled_store: Path) -> None:
+    code = "from spyglass.viewer.command import view; view()"
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, "--store", str(filled_store), "--port", "0", "--no-open"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+/", line)
+        assert url is not None, line
+        with urllib.request.urlopen(url.group(0) + "api/traces", timeout=10) as response:
+            assert b"Weather round trip" in response.read()
+        # The same address receives OTLP/HTTP: a span from another program lands in the store and the list.
+        now = time.time_ns()
+        span = {
+            "traceId": "5b8efff798038103d269b633813fc60c",
+            "spanId": "eee19b7ec3c1b174",
+            "name": "sent from elsewhere",
+            "kind": 1,
+            "startTimeUnixNano": str(now - 1_000_000),
+            "endTimeUnixNano": str(now),
+        }
+        payload = {
+            "resourceSpans": [
+                {
+                    "resource": {
+                        "attributes": [{"key": "service.name", "value": {"stringValue": "another-service"}}]
+                    },
+                    "scopeSpans": [{"scope": {"name": "test"}, "spans": [span]}],
+                }
+            ]
+        }
+        post = urllib.request.Request(
+            url.group(0) + "v1/traces",
+            data=json.dumps(payload).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(post, timeout=10) as response:
+            assert response.status == 200
+        for _ in range(100):  # the store writes in the background: wait for it, within bounds
+            with urllib.request.urlopen(url.group(0) + "api/traces", timeout=10) as response:
+                if b"sent from elsewhere" in response.read():
+                    break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the OTLP span never reached the trace list")
+        request = urllib.request.Request(url.group(0), headers={"Host": "attacker.example"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        assert refused.value.code == 421
+        refused.value.close()
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=15)
+    assert process.returncode in (0, -signal.SIGINT, 1)
