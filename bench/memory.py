@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-import overhead  # noqa: E402
+import overhead
 
 
 def _rss_mib() -> float:
@@ -47,13 +47,18 @@ def worker(mode: str, calls: int, every: int) -> list[tuple[int, float]]:
                     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
                         return SpanExportResult.SUCCESS
 
-                spyglass.configure(console=False, store=False,
-                                   additional_span_processors=[SimpleSpanProcessor(Discard())])
+                spyglass.configure(
+                    console=False, store=False, additional_span_processors=[SimpleSpanProcessor(Discard())]
+                )
             else:
                 spyglass.configure(console=False, store=os.path.join(store_dir, "spans.sqlite"))
             spyglass.instrument_openai()
-        client = openai.OpenAI(api_key="sk-bench", base_url="http://bench.local/v1", max_retries=0,
-                               http_client=httpx.Client(transport=httpx.MockTransport(overhead._handler(httpx))))
+        client = openai.OpenAI(
+            api_key="sk-bench",
+            base_url="http://bench.local/v1",
+            max_retries=0,
+            http_client=httpx.Client(transport=httpx.MockTransport(overhead._handler(httpx))),
+        )
         samples = []
         for i in range(1, calls + 1):
             overhead._sync_call(client, "sync_chat" if i % 2 else "stream_50")
@@ -67,7 +72,9 @@ def worker(mode: str, calls: int, every: int) -> list[tuple[int, float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--calls", type=int, default=100_000)
     parser.add_argument("--every", type=int, default=10_000)
     parser.add_argument("--modes", nargs="*", default=["none", "discard", "default"])
@@ -79,13 +86,30 @@ def main() -> None:
         return
     results = {}
     for mode in args.modes:
-        out = subprocess.run([sys.executable, __file__, "--worker", mode, "--calls", str(args.calls),
-                              "--every", str(args.every)], check=True, capture_output=True, text=True)
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--worker",
+                mode,
+                "--calls",
+                str(args.calls),
+                "--every",
+                str(args.every),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"{mode} done", file=sys.stderr)
     print(f"Resident memory (MiB) after N calls (half chat, half 50-chunk streams), {args.calls:,} calls")
     print()
-    print("| mode | " + " | ".join(f"{n:,}" for n, _ in results[args.modes[0]]) + " | growth after the first sample |")
+    print(
+        "| mode | "
+        + " | ".join(f"{n:,}" for n, _ in results[args.modes[0]])
+        + " | growth after the first sample |"
+    )
     print("|---" * (len(results[args.modes[0]]) + 2) + "|")
     summary = {}
     for mode, samples in results.items():

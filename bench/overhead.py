@@ -5,6 +5,10 @@ the tracer, not the network); each (case, mode) runs in a fresh process, warms u
 rounds are interleaved so that machine noise hits every mode alike; the figure per mode is the median of the
 per-round medians. Content capture is on.
 
+Each call is timed by the wall clock (the headline figure) and by the CPU time of the calling thread (a
+cross-check that other processes on a shared machine disturb much less; with an in-process transport the
+call never waits on I/O, and work done on spyglass's background threads is rightly not counted).
+
 Modes: `none` (uninstrumented), `memory` (spans to an in-memory exporter through a SimpleSpanProcessor,
 console and store off: the setup the peers were measured with), `default` (the default configuration
 with the console off: spans also go to the local store).
@@ -179,8 +183,8 @@ def _sync_call(client: Any, case: str) -> None:
         client.responses.create(model="gpt-4.1", input="Tell me a joke")
 
 
-def worker(case: str, mode: str, calls: int, warmup: int) -> list[int]:
-    """Run in a fresh process: time `calls` calls, return their durations in ns."""
+def worker(case: str, mode: str, calls: int, warmup: int) -> tuple[list[int], list[int]]:
+    """Run in a fresh process: time `calls` calls; their wall-clock and caller-thread CPU durations in ns."""
     import asyncio
 
     import openai
@@ -190,6 +194,7 @@ def worker(case: str, mode: str, calls: int, warmup: int) -> list[int]:
         _setup(mode, store_dir)
         handler = _handler(httpx)
         timings: list[int] = []
+        cpu_timings: list[int] = []
         if case == "async_chat":
 
             async def run() -> None:
@@ -200,10 +205,11 @@ def worker(case: str, mode: str, calls: int, warmup: int) -> list[int]:
                     http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
                 )
                 for i in range(warmup + calls):
-                    start = time.perf_counter_ns()
+                    start, cpu = time.perf_counter_ns(), time.thread_time_ns()
                     await client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
                     if i >= warmup:
                         timings.append(time.perf_counter_ns() - start)
+                        cpu_timings.append(time.thread_time_ns() - cpu)
 
             asyncio.run(run())
         else:
@@ -214,18 +220,19 @@ def worker(case: str, mode: str, calls: int, warmup: int) -> list[int]:
                 http_client=httpx.Client(transport=httpx.MockTransport(handler)),
             )
             for i in range(warmup + calls):
-                start = time.perf_counter_ns()
+                start, cpu = time.perf_counter_ns(), time.thread_time_ns()
                 _sync_call(client, case)
                 if i >= warmup:
                     timings.append(time.perf_counter_ns() - start)
+                    cpu_timings.append(time.thread_time_ns() - cpu)
         if mode != "none":
             import spyglass
 
             spyglass.shutdown()
-    return timings
+    return timings, cpu_timings
 
 
-def _run_worker(case: str, mode: str, calls: int, warmup: int) -> list[int]:
+def _run_worker(case: str, mode: str, calls: int, warmup: int) -> tuple[list[int], list[int]]:
     out = subprocess.run(
         [sys.executable, __file__, "--worker", case, mode, "--calls", str(calls), "--warmup", str(warmup)],
         check=True,
@@ -258,12 +265,14 @@ def main() -> None:
 
     medians: dict[tuple[str, str], list[float]] = {}
     p90s: dict[tuple[str, str], list[float]] = {}
+    cpu_medians: dict[tuple[str, str], list[float]] = {}
     for round_number in range(args.rounds):
         jobs = [(case, mode) for case in args.cases for mode in args.modes]
         random.Random(round_number).shuffle(jobs)
         for case, mode in jobs:
-            timings = _run_worker(case, mode, args.calls, args.warmup)
+            timings, cpu_timings = _run_worker(case, mode, args.calls, args.warmup)
             medians.setdefault((case, mode), []).append(statistics.median(timings) / 1000)
+            cpu_medians.setdefault((case, mode), []).append(statistics.median(cpu_timings) / 1000)
             p90s.setdefault((case, mode), []).append(_quantile(timings, 0.9) / 1000)
         print(f"round {round_number + 1}/{args.rounds} done", file=sys.stderr)
 
@@ -277,7 +286,7 @@ def main() -> None:
     header = "| case | uninstrumented median (p90) |"
     for mode in args.modes:
         if mode != "none":
-            header += f" + {mode}: median (p90) |"
+            header += f" + {mode}: median (p90) | + {mode}: caller CPU |"
     print(header)
     print("|---" * (header.count("|") - 1) + "|")
     results: dict[str, Any] = {}
@@ -291,10 +300,14 @@ def main() -> None:
                 continue
             added = statistics.median(medians[(case, mode)]) - base
             added90 = statistics.median(p90s[(case, mode)]) - base90
-            results[case][mode] = {"added_median": added, "added_p90": added90}
+            added_cpu = statistics.median(cpu_medians[(case, mode)]) - statistics.median(
+                cpu_medians[(case, "none")]
+            )
+            results[case][mode] = {"added_median": added, "added_p90": added90, "added_cpu": added_cpu}
             row += f" +{added:,.1f} (+{added90:,.1f}) |"
             if case == "stream_50":
                 row = row[:-1] + f" = {added / 50:.2f}/chunk |"
+            row += f" +{added_cpu:,.1f} |"
         print(row)
     if args.json:
         with open(args.json, "w") as f:
