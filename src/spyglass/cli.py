@@ -58,7 +58,13 @@ def demo(store: Path | None, no_store: bool) -> None:
     else:
         click.secho(f"The spans were stored in {stored}.", err=True)
         if "view" in main.commands:
-            click.secho("Open them in the viewer with: spyglass view", err=True)
+            # `python -m` works even where pip put the `spyglass` script outside PATH.
+            store_option = "" if stored == _resolve_store(None) else f" --store {stored}"
+            click.secho(
+                f"Open them in the viewer with: spyglass view{store_option}"
+                f"  (or: {Path(sys.executable).name} -m spyglass view{store_option})",
+                err=True,
+            )
 
 
 @main.command(
