@@ -12,7 +12,12 @@ from spyglass._config import _resolve_store
 from spyglass.receiver.app import DEFAULT_MAX_BODY_BYTES, receiver_app
 
 
-@click.command(short_help="Receive OpenTelemetry spans over OTLP/HTTP into a store.")
+# Its own -h as well: click caches a command's help option on first use, so one invoked alone first
+# would otherwise lose the -h it inherits from `spyglass`.
+@click.command(
+    short_help="Receive OpenTelemetry spans over OTLP/HTTP into a store.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.option(
     "--store",
     type=click.Path(dir_okay=False, path_type=Path),

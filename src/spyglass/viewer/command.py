@@ -16,7 +16,12 @@ from spyglass.viewer.app import create_app
 from spyglass.viewer.server import bind, is_loopback, serve, url_for
 
 
-@click.command(short_help="Open the local web viewer of the stored spans.")
+# Its own -h as well: click caches a command's help option on first use, so one invoked alone first
+# would otherwise lose the -h it inherits from `spyglass`.
+@click.command(
+    short_help="Open the local web viewer of the stored spans.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.option(
     "--store",
     type=click.Path(dir_okay=False, path_type=Path),
