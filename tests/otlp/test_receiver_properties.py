@@ -1,4 +1,4 @@
-"""Whatever bytes arrive, the receiver answers 200 or 400 with a reason: never a 500, never a dead server."""
+"""Whatever bytes arrive, spans or logs, the receiver answers 200 or 400 with a reason: never a 500."""
 
 from __future__ import annotations
 
@@ -8,9 +8,32 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 from otlp_helpers import RunningReceiver, json_span, otlp_json, post, protobuf_request, running_receiver
 
 VALID = protobuf_request(3, model="gpt-4o", tags=("a", "b"))
+VALID_LOGS = ExportLogsServiceRequest(
+    resource_logs=[
+        ResourceLogs(
+            scope_logs=[
+                ScopeLogs(
+                    log_records=[
+                        LogRecord(
+                            event_name="gen_ai.user.message",
+                            trace_id=bytes(range(1, 17)),
+                            span_id=bytes(range(1, 9)),
+                            body=AnyValue(string_value="Hello"),
+                            attributes=[KeyValue(key="gen_ai.system", value=AnyValue(string_value="openai"))],
+                        )
+                    ]
+                )
+            ]
+        )
+    ]
+).SerializeToString()
+PATHS = ("/v1/traces", "/v1/logs")
 VALID_JSON = json.dumps(otlp_json(json_span())).encode()
 SETTINGS = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -23,23 +46,29 @@ def shared_receiver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runnin
         yield running
 
 
-def _assert_answered(receiver: RunningReceiver, body: bytes, content_type: str) -> None:
-    answer = post(receiver.traces_url, body, {"Content-Type": content_type})
+def _assert_answered(
+    receiver: RunningReceiver, body: bytes, content_type: str, path: str = "/v1/traces"
+) -> None:
+    answer = post(receiver.endpoint + path, body, {"Content-Type": content_type})
     assert answer.status in (200, 400), answer
     if answer.status == 400:
         assert answer.body  # the reason
 
 
+@pytest.mark.parametrize("path", PATHS)
 @SETTINGS
 @given(body=st.binary(max_size=2048))
-def test_random_bytes(shared_receiver: RunningReceiver, body: bytes) -> None:
-    _assert_answered(shared_receiver, body, "application/x-protobuf")
+def test_random_bytes(shared_receiver: RunningReceiver, path: str, body: bytes) -> None:
+    _assert_answered(shared_receiver, body, "application/x-protobuf", path)
 
 
+@pytest.mark.parametrize(("path", "valid"), [("/v1/traces", VALID), ("/v1/logs", VALID_LOGS)])
 @SETTINGS
 @given(data=st.data())
-def test_mutated_protobuf(shared_receiver: RunningReceiver, data: st.DataObject) -> None:
-    body = bytearray(VALID)
+def test_mutated_protobuf(
+    shared_receiver: RunningReceiver, path: str, valid: bytes, data: st.DataObject
+) -> None:
+    body = bytearray(valid)
     for _ in range(data.draw(st.integers(1, 8))):
         position = data.draw(st.integers(0, len(body) - 1))
         action = data.draw(st.sampled_from(["flip", "delete", "insert"]))
@@ -49,7 +78,7 @@ def test_mutated_protobuf(shared_receiver: RunningReceiver, data: st.DataObject)
             del body[position]
         else:
             body.insert(position, data.draw(st.integers(0, 255)))
-    _assert_answered(shared_receiver, bytes(body), "application/x-protobuf")
+    _assert_answered(shared_receiver, bytes(body), "application/x-protobuf", path)
 
 
 JSON_VALUES = st.recursive(
@@ -80,6 +109,11 @@ OTLP_KEYS = st.sampled_from(
         "kind",
         "intValue",
         "bytesValue",
+        "resourceLogs",
+        "scopeLogs",
+        "logRecords",
+        "eventName",
+        "body",
     ]
 )
 OTLP_SHAPED = st.recursive(
@@ -89,10 +123,11 @@ OTLP_SHAPED = st.recursive(
 )
 
 
+@pytest.mark.parametrize("path", PATHS)
 @SETTINGS
 @given(document=OTLP_SHAPED)
-def test_json_documents(shared_receiver: RunningReceiver, document: object) -> None:
-    _assert_answered(shared_receiver, json.dumps(document).encode(), "application/json")
+def test_json_documents(shared_receiver: RunningReceiver, path: str, document: object) -> None:
+    _assert_answered(shared_receiver, json.dumps(document).encode(), "application/json", path)
 
 
 @SETTINGS
@@ -103,3 +138,4 @@ def test_cut_json(shared_receiver: RunningReceiver, cut: int, junk: bytes) -> No
 
 def test_the_receiver_still_works_afterwards(shared_receiver: RunningReceiver) -> None:
     assert post(shared_receiver.traces_url, protobuf_request(1)).status == 200
+    assert post(shared_receiver.endpoint + "/v1/logs", VALID_LOGS).status == 200

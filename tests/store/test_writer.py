@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from dirty_equals import IsInt, IsStr
+from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from store_helpers import Tracing, llm_attributes
 
@@ -318,3 +319,42 @@ def test_the_store_folder_is_created_on_first_use(tmp_path):
     provider.shutdown()
     with SpanStore(path) as store:
         assert [t["root_name"] for t in store.list_traces()] == ["hello"]
+
+
+def test_a_span_sent_again_replaces_the_stored_one_only_with_more_events(
+    tracing: Tracing, open_store
+) -> None:
+    """Retries of an export are ignored; a copy carrying more events (log records joined to it) wins."""
+    with tracing.tracer.start_as_current_span("chat gpt-4o", attributes={"version": "first"}) as span:
+        pass
+    tracing.flush()
+    ended: ReadableSpan = span  # type: ignore[assignment]  # the SDK span, ended
+
+    def copy(version: str, events: list[Event]) -> ReadableSpan:
+        return ReadableSpan(
+            name=ended.name,
+            context=ended.context,
+            resource=ended.resource,
+            attributes={"version": version},
+            events=events,
+            start_time=ended.start_time,
+            end_time=ended.end_time,
+        )
+
+    joined = Event("gen_ai.client.inference.operation.details", {"n": 1}, timestamp=1)
+    tracing.processor.on_end(copy("retry, same events", []))
+    tracing.flush()
+    context = ended.get_span_context()
+    ids = (format(context.trace_id, "032x"), format(context.span_id, "016x"))
+    record = open_store().get_span(*ids)
+    assert record is not None and record["attributes"] == {"version": "first"}
+
+    tracing.processor.on_end(copy("with a joined event", [joined]))
+    tracing.processor.on_end(copy("retry of the first, fewer events", []))
+    tracing.flush()
+    record = open_store().get_span(*ids)
+    assert record is not None
+    assert (record["attributes"], [event["name"] for event in record["events"]]) == (
+        {"version": "with a joined event"},
+        ["gen_ai.client.inference.operation.details"],
+    )

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from google.protobuf import json_format  # type: ignore[import-untyped,unused-ignore]
-from google.protobuf.message import DecodeError  # type: ignore[import-untyped,unused-ignore]
+from google.protobuf.message import DecodeError, Message  # type: ignore[import-untyped,unused-ignore]
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1 import trace_pb2
@@ -43,38 +43,87 @@ _STATUS = {
 
 
 class PayloadError(ValueError):
-    """The request body is not a valid OTLP trace export; the message says what is wrong."""
+    """The request body is not a valid OTLP export; the message says what is wrong."""
 
 
 def parse_protobuf(body: bytes) -> ExportTraceServiceRequest:
     """Parse an `application/x-protobuf` body."""
-    request = ExportTraceServiceRequest()
-    try:
-        request.ParseFromString(body)
-    except (DecodeError, RecursionError, ValueError) as exc:
-        raise PayloadError(f"the body is not a protobuf ExportTraceServiceRequest: {exc}") from None
-    return request
+    return parse_protobuf_message(body, ExportTraceServiceRequest())
 
 
 def parse_json(body: bytes) -> ExportTraceServiceRequest:
     """Parse an `application/json` body (OTLP/JSON: ids as hex strings, enums as names or numbers)."""
+    return parse_json_message(body, ExportTraceServiceRequest(), "resourceSpans", _hex_ids_to_base64)
+
+
+_Request = TypeVar("_Request", bound=Message)
+
+
+def parse_protobuf_message(body: bytes, request: _Request) -> _Request:
+    """Fill `request`, an export request message, from a protobuf body."""
+    try:
+        request.ParseFromString(body)
+    except (DecodeError, RecursionError, ValueError) as exc:
+        raise PayloadError(f"the body is not a protobuf {type(request).__name__}: {exc}") from None
+    return request
+
+
+def parse_json_message(
+    body: bytes, request: _Request, top_key: str, hex_ids_to_base64: Callable[[dict[str, Any]], None]
+) -> _Request:
+    """Fill `request` from an OTLP/JSON body, whose ids `hex_ids_to_base64` converts for protobuf's parser."""
     try:
         document = json.loads(body)
     except (ValueError, RecursionError) as exc:
         raise PayloadError(f"the body is not JSON: {exc}") from None
     if not isinstance(document, dict):
-        raise PayloadError("the body must be a JSON object with a 'resourceSpans' list")
-    _hex_ids_to_base64(document)
-    request = ExportTraceServiceRequest()
+        raise PayloadError(f"the body must be a JSON object with a {top_key!r} list")
+    hex_ids_to_base64(document)
     try:
         json_format.ParseDict(document, request, ignore_unknown_fields=True)
     except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
-        raise PayloadError(f"the body is not an OTLP/JSON ExportTraceServiceRequest: {exc}") from None
+        raise PayloadError(f"the body is not an OTLP/JSON {type(request).__name__}: {exc}") from None
     return request
 
 
 def readable_spans(request: ExportTraceServiceRequest) -> list[ReadableSpan]:
-    """Every span of the request, with its resource, scope, attributes, events, links and status."""
+    """Every span of the request, with its resource, scope, attributes, events, links and status, and the
+    conversation attributes `normalize()` finds in other instrumentations' shapes."""
+    return [with_conversation(span) for span in decoded_spans(request)]
+
+
+def with_conversation(span: ReadableSpan, more_events: Sequence[Event] = ()) -> ReadableSpan:
+    """`span` as decoded, plus `more_events` (log records joined to it), plus what `normalize()` adds.
+
+    `span` must be as decoded (not normalized yet): an attribute `normalize()` added would stop it from
+    looking again once more events are known.
+    """
+    events = list(span.events)
+    if more_events:
+        events = sorted([*events, *more_events], key=lambda event: event.timestamp or 0)
+    attributes = dict(span.attributes or {})
+    added = normalize(span.name, attributes, events)
+    if not added and not more_events:
+        return span
+    attributes.update(added)
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=attributes,
+        events=events,
+        links=span.links,
+        kind=span.kind,
+        status=span.status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+def decoded_spans(request: ExportTraceServiceRequest) -> list[ReadableSpan]:
+    """Every span of the request as it was sent, without `normalize()`."""
     spans: list[ReadableSpan] = []
     for r_index, resource_spans in enumerate(request.resource_spans):
         where = f"resourceSpans[{r_index}]"
@@ -106,7 +155,6 @@ def _span(span: trace_pb2.Span, resource: Resource, scope: InstrumentationScope,
         for i, event in enumerate(span.events)
     ]
     links = [_link(link, f"{where}.links[{i}]") for i, link in enumerate(span.links)]
-    attributes.update(normalize(span.name, attributes, events))
     if json_keys:
         attributes[names.JSON_KEYS] = _merge_json_keys(attributes.get(names.JSON_KEYS), json_keys)
     status_code = _STATUS.get(span.status.code, StatusCode.UNSET)

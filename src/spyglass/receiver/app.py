@@ -1,10 +1,14 @@
-"""The OTLP/HTTP trace receiver: `POST /v1/traces` into a spyglass store, as Starlette routes.
+"""The OTLP/HTTP receiver: `POST /v1/traces` (and the GenAI log records of `POST /v1/logs`) into a spyglass
+store, as Starlette routes.
 
 Any OpenTelemetry SDK or Collector can send here (protobuf or JSON, gzip or not). Received spans go through
 the same `SqliteSpanProcessor` as spyglass's own, after `normalize()` has given other instrumentations' GenAI
-spans the attributes the viewer reads. What the receiver refuses, it refuses with a reason: 400 for a
-malformed body, 401 without the token, 413 past the size limit (counted while reading, never buffered
-whole), 415 for another content type, 503 with `Retry-After` while the store's writer is behind.
+spans the attributes the viewer reads. Log records are kept only where they are GenAI events of a span (a
+conversation sent apart from its span): they are joined to it, whichever comes first (`_joiner.py`).
+
+What the receiver refuses, it refuses with a reason: 400 for a malformed body, 401 without the token, 413
+past the size limit (counted while reading, never buffered whole), 415 for another content type, 503 with
+`Retry-After` while the store's writer is behind.
 """
 
 from __future__ import annotations
@@ -16,17 +20,22 @@ import logging
 import os
 import threading
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from opentelemetry.sdk.trace import ReadableSpan
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from spyglass.receiver._decode import PayloadError, parse_json, parse_protobuf, readable_spans
+from spyglass.receiver._decode import PayloadError, decoded_spans, parse_json, parse_protobuf
+from spyglass.receiver._joiner import LogJoiner
+from spyglass.receiver._logs import SpanEvent, parse_logs_json, parse_logs_protobuf, span_events
 from spyglass.store import SqliteSpanProcessor
 
 logger = logging.getLogger("spyglass")
@@ -39,6 +48,7 @@ _PROTOBUF = "application/x-protobuf"
 _JSON = "application/json"
 # The rest of a refused body is not read: the connection cannot serve another request after it.
 _CLOSE = {"Connection": "close"}
+_Received = TypeVar("_Received", ReadableSpan, SpanEvent)
 _GRPC_STATUS = {400: 3, 401: 16, 413: 8, 415: 3, 503: 14}  # google.rpc.Code for the Status body
 
 
@@ -88,7 +98,12 @@ class Receiver:
         self._open_lock = threading.Lock()
         self._handed = 0  # spans given to the processor; minus what it wrote or dropped = its backlog
         self.received_spans = 0
-        self.routes: list[BaseRoute] = [Route("/v1/traces", self.traces, methods=["POST"])]
+        self.received_span_events = 0  # GenAI log records joined (or waiting to be joined) to a span
+        self._joiner = LogJoiner()
+        self.routes: list[BaseRoute] = [
+            Route("/v1/traces", self.traces, methods=["POST"]),
+            Route("/v1/logs", self.logs, methods=["POST"]),
+        ]
 
     @property
     def processor(self) -> SqliteSpanProcessor:
@@ -113,6 +128,18 @@ class Receiver:
 
     async def traces(self, request: Request) -> Response:
         """`POST /v1/traces`: an `ExportTraceServiceRequest`, answered as the OTLP/HTTP spec says."""
+        return await self._export(request, self._ingest, ExportTraceServiceResponse())
+
+    async def logs(self, request: Request) -> Response:
+        """`POST /v1/logs`: an `ExportLogsServiceRequest`; its GenAI events join their spans."""
+        return await self._export(request, self._ingest_logs, ExportLogsServiceResponse())
+
+    async def _export(
+        self,
+        request: Request,
+        ingest: Callable[[bytes, bool], None],
+        success: ExportTraceServiceResponse | ExportLogsServiceResponse,
+    ) -> Response:
         as_json = _media_type(request) == _JSON
         try:
             self._check_token(request)
@@ -122,14 +149,14 @@ class Receiver:
                     415, f"Content-Type must be {_PROTOBUF} or {_JSON}, got {media_type or 'none'!r}"
                 )
             body = await self._read_body(request)
-            await run_in_threadpool(self._ingest, body, as_json)
+            await run_in_threadpool(ingest, body, as_json)
         except _Refused as refused:
             return _error(refused.status, refused.reason, as_json, refused.headers)
         except ClientDisconnect:
             return Response(status_code=400)
         if as_json:
             return Response("{}", media_type=_JSON)
-        return Response(ExportTraceServiceResponse().SerializeToString(), media_type=_PROTOBUF)
+        return Response(success.SerializeToString(), media_type=_PROTOBUF)
 
     def _check_token(self, request: Request) -> None:
         if self._token is None:
@@ -157,22 +184,40 @@ class Receiver:
         return bytes(body)
 
     def _ingest(self, body: bytes, as_json: bool) -> None:
+        spans = self._decode(lambda: decoded_spans(parse_json(body) if as_json else parse_protobuf(body)))
+        self._store(spans, self._joiner.spans_received)
+        self.received_spans += len(spans)
+
+    def _ingest_logs(self, body: bytes, as_json: bool) -> None:
+        events = self._decode(
+            lambda: span_events(parse_logs_json(body) if as_json else parse_logs_protobuf(body))
+        )
+        self._store(events, self._joiner.events_received)
+        self.received_span_events += len(events)
+
+    @staticmethod
+    def _decode(decode: Callable[[], list[_Received]]) -> list[_Received]:
         try:
-            spans = readable_spans(parse_json(body) if as_json else parse_protobuf(body))
+            return decode()
         except PayloadError as exc:
             raise _Refused(400, str(exc)) from None
         except RecursionError:
             raise _Refused(400, "the body is nested too deeply") from None
-        if not spans:
+
+    def _store(
+        self, received: Sequence[_Received], join: Callable[[list[_Received]], list[ReadableSpan]]
+    ) -> None:
+        """Join what was received (spans, or log records) and hand the spans that result to the store."""
+        if not received:
             return
-        if self.backlog + len(spans) > self._max_backlog:
+        if self.backlog + len(received) > self._max_backlog:
             raise _Refused(503, "the store is behind; retry later", {"Retry-After": str(RETRY_AFTER_SECONDS)})
         with self._lock:
+            spans = join(list(received))
             dropped_before = self.processor.dropped_spans
             for span in spans:
                 self.processor.on_end(span)
             self._handed += len(spans)
-            self.received_spans += len(spans)
             dropped = self.processor.dropped_spans > dropped_before
         if dropped:
             # A resent span that was stored already is ignored by the store, so retrying the whole batch is safe.
@@ -187,7 +232,7 @@ def receiver_routes(
     token: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> list[BaseRoute]:
-    """The routes of an OTLP/HTTP receiver writing to `store_path`: `POST /v1/traces`.
+    """The routes of an OTLP/HTTP receiver writing to `store_path`: `POST /v1/traces` and `/v1/logs`.
 
     Mount them in any Starlette app (the viewer does); see `Receiver` for what they answer.
 

@@ -42,6 +42,7 @@ from spyglass.receiver.app import DEFAULT_MAX_BODY_BYTES, receiver_app
 def serve(store: Path | None, host: str, port: int, token: str | None, max_body_bytes: int) -> None:
     """Receive OpenTelemetry spans over OTLP/HTTP (POST /v1/traces) and store them.
 
+    GenAI log records sent to POST /v1/logs (a conversation sent apart from its span) join their spans.
     Point any OpenTelemetry SDK or Collector at it, e.g.
     OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318. Listens on 127.0.0.1 unless told otherwise.
     """

@@ -11,7 +11,9 @@ Received spans are left as they are and gain what is missing from docs/spans.md:
 - the GenAI semantic-convention events on the span: `gen_ai.system.message`, `gen_ai.user.message`,
   `gen_ai.assistant.message`, `gen_ai.tool.message`, `gen_ai.choice` (as the contrib openai-v2
   instrumentation emits them), and the older `gen_ai.content.prompt` / `gen_ai.content.completion`;
-- spans already in the current convention (`gen_ai.input.messages`), which only need `spyglass.kind`/`msg`.
+- spans already in the current convention (`gen_ai.input.messages`), which only need `spyglass.kind`/`msg`,
+  or whose conversation came in a `gen_ai.client.inference.operation.details` event (as log records
+  joined to the span: the contrib instrumentation's `event_only` mode), whose `gen_ai.*` attributes it gains.
 
 An existing attribute is never overwritten, and spans spyglass made (with `spyglass.kind`) are left alone.
 """
@@ -46,6 +48,7 @@ _TOOL_CALL_OPENINFERENCE = re.compile(
     r"^tool_calls\.(\d+)\.tool_call\.(id|function\.name|function\.arguments)$"
 )
 _CONTENT_OPENINFERENCE = re.compile(r"^contents\.(\d+)\.message_content\.(type|text|image\.image\.url)$")
+_DETAILS_EVENT = "gen_ai.client.inference.operation.details"
 _ROLE_EVENT = re.compile(r"^gen_ai\.(system|user|assistant|tool)\.message$")
 
 Message = dict[str, Any]
@@ -81,12 +84,16 @@ def normalize(
     """
     if names.KIND in attributes:
         return {}
+    own = attributes
+    details = _operation_details(events)
+    if details:
+        attributes = {**details, **own}  # the span's own attributes come first
     conversation = _from_openllmetry(attributes) or _from_openinference(attributes) or _from_events(events)
     already_current = names.INPUT_MESSAGES in attributes or names.OUTPUT_MESSAGES in attributes
     operation = _operation(attributes, has_messages=bool(conversation) or already_current)
     if operation is None:
         return {}
-    found: dict[str, AttributeValue] = {names.OPERATION_NAME: operation}
+    found: dict[str, AttributeValue] = {**details, names.OPERATION_NAME: operation}
     if conversation:
         if conversation.system:
             found[names.SYSTEM_INSTRUCTIONS] = _dump(conversation.system)
@@ -113,7 +120,7 @@ def normalize(
     label = _OPERATION_LABELS.get(operation, operation.replace("_", " ").capitalize())
     found[names.KIND] = names.KIND_LLM
     found[names.MSG] = f"{label} with {model!r}" if model else label
-    return {key: value for key, value in found.items() if key not in attributes}
+    return {key: value for key, value in found.items() if key not in own}
 
 
 def _operation(attributes: Mapping[str, AttributeValue], *, has_messages: bool) -> str | None:
@@ -217,6 +224,17 @@ def _indexed_tool_calls(
 
 
 # --- semantic-convention events ---------------------------------------------------------------------------
+
+
+def _operation_details(events: Sequence[Event]) -> dict[str, AttributeValue]:
+    """The `gen_ai.*` attributes of `gen_ai.client.inference.operation.details` events, later ones first."""
+    details: dict[str, AttributeValue] = {}
+    for event in events:
+        if event.name == _DETAILS_EVENT:
+            details.update(
+                (key, value) for key, value in (event.attributes or {}).items() if key.startswith("gen_ai.")
+            )
+    return details
 
 
 def _from_events(events: Sequence[Event]) -> _Conversation | None:

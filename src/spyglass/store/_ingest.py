@@ -15,7 +15,9 @@ from typing import Any
 from spyglass.store._rows import SPAN_COLUMNS, SpanRow
 
 _UPDATABLE = [column for column in SPAN_COLUMNS if column not in ("trace_id", "span_id")]
-# A pending row never replaces a row that has already ended (e.g. a final row written by an earlier batch).
+# A pending row never replaces a row that has already ended (e.g. a final row written by an earlier batch),
+# and a span sent again is ignored, unless the new copy carries more events: the OTLP receiver writes a span
+# again once log records sent apart from it (a conversation, as GenAI events) have been joined to it.
 _UPSERT_SPAN = f"""
     INSERT INTO spans ({", ".join(SPAN_COLUMNS)}, resource_id)
     VALUES ({", ".join(":" + column for column in SPAN_COLUMNS)}, :resource_id)
@@ -23,6 +25,7 @@ _UPSERT_SPAN = f"""
         {", ".join(f"{column} = excluded.{column}" for column in _UPDATABLE)},
         resource_id = excluded.resource_id
     WHERE spans.is_pending = 1
+        OR (excluded.is_pending = 0 AND json_array_length(excluded.events) > json_array_length(spans.events))
 """
 # OR REPLACE: a final row's text replaces its pending row's (the upsert keeps the row id).
 _INSERT_FTS = """

@@ -45,7 +45,8 @@ def view(store: Path | None, host: str, port: int | None, no_open: bool) -> None
     """Serve a live web page of the traces in the store, on this machine only.
 
     The page shows traces as they are written, with their spans, conversations, tokens and costs. It
-    also receives spans over OTLP/HTTP (POST /v1/traces) from any OpenTelemetry SDK into the same store.
+    also receives spans over OTLP/HTTP (POST /v1/traces, and the GenAI log records of POST /v1/logs) from
+    any OpenTelemetry SDK into the same store.
     """
     path = store or _resolve_store(None)
     if path is None:
