@@ -53,6 +53,7 @@ CASE_TITLES = {
     "sync_chat": "sync chat",
     "async_chat": "async chat",
     "stream_50": "stream, 50 chunks",
+    "stream_50_usage": "stream, 50 chunks + usage asked by the caller",
     "embeddings": "embeddings",
     "images": "images",
     "responses": "responses",
@@ -62,6 +63,7 @@ PROMPTS = {
     "sync_chat": "limerick about Python logging",
     "async_chat": "limerick about Python logging",
     "stream_50": "limerick about Python logging",
+    "stream_50_usage": "limerick about Python logging",
     "embeddings": "The food was delicious",
     "images": "R2D2 in a desert",
     "responses": "Tell me a joke",
@@ -337,21 +339,25 @@ class Results:
         return cell
 
 
-def _cell(cell: dict[str, Any], key: str, per_chunk: bool = False) -> str:
+def _cell(cell: dict[str, Any], key: str, sync_chat: dict[str, Any] | None = None) -> str:
+    """A figure; with `sync_chat` (that mode's sync chat cell), the stream's figure per chunk."""
     if "error" in cell:
         return "error"
     if not cell.get("spans_per_call"):
         return "no span"
     if key not in cell:
         return "?"
-    added = cell[key] / 50 if per_chunk else cell[key]
-    return f"{added:+,.2f}" if per_chunk else f"{added:+,.0f}"
+    if sync_chat is None:
+        return f"{cell[key]:+,.0f}"
+    return f"{overhead.per_chunk(cell[key], sync_chat.get(key)):+,.2f}"
 
 
 def _print_added(figures: dict[str, Any], cases: list[str], key: str) -> None:
-    titles = [CASE_TITLES[case] for case in cases]
-    if "stream_50" in cases:
-        titles.insert(cases.index("stream_50") + 1, "per chunk")
+    titles = []
+    for case in cases:
+        titles.append(CASE_TITLES[case])
+        if case in overhead.STREAMS:
+            titles.append("per chunk")
     header = "| instrumentation | version | openai | " + " | ".join(titles) + " |"
     print(header)
     print("|---" * (header.count("|") - 1) + "|")
@@ -360,8 +366,9 @@ def _print_added(figures: dict[str, Any], cases: list[str], key: str) -> None:
             cells = []
             for case in cases:
                 cells.append(_cell(figure["cases"][case][mode], key))
-                if case == "stream_50":
-                    cells.append(_cell(figure["cases"][case][mode], key, per_chunk=True))
+                if case in overhead.STREAMS:
+                    sync_chat = figure["cases"].get("sync_chat", {}).get(mode, {})
+                    cells.append(_cell(figure["cases"][case][mode], key, sync_chat))
             version = figure["peer" if mode == "peer" else "spyglass"] or "?"
             print(f"| {title} | {version} | {figure['openai'] or '?'} | " + " | ".join(cells) + " |")
 
@@ -405,6 +412,13 @@ def report(results: Results, peers: list[str], cases: list[str], args: argparse.
         print("**Quick smoke run: too few calls for the figures to mean much.**")
     print()
     _print_added(figures, cases, "added_median")
+    if any(case in overhead.STREAMS for case in cases):
+        print()
+        print(
+            "Per chunk: (stream added - sync chat added) / 50, as the issue's table counts it. In `stream, 50 "
+            "chunks` the caller does not ask for usage and spyglass alone asks for it (and hides the extra "
+            "chunk), so spyglass's figure includes the SDK parsing that chunk; the peers record no usage there."
+        )
     notes = [f"- {PEERS[p].title}: openai {PEERS[p].openai_note}" for p in peers if PEERS[p].openai_note]
     if notes:
         print()

@@ -221,7 +221,7 @@ def _scrubbing_processor(scrubbing: ScrubbingOptions | bool) -> SpanProcessor | 
     return ScrubbingSpanProcessor(Scrubber(scrubbing))
 
 
-def _sink_processors(settings: Settings, console: bool | dict[str, Any]) -> list[SpanProcessor]:
+def _sink_processors(settings: Settings, console: bool | dict[str, Any] | None) -> list[SpanProcessor]:
     """The console and the store, when present in this installation (each is optional)."""
     processors: list[SpanProcessor] = []
     if settings.console:

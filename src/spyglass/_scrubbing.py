@@ -356,7 +356,7 @@ class ScrubbingSpanProcessor(SpanProcessor):
                     changed = True
                     events.append(Event(event.name, event_attributes, event.timestamp))
             if changed:
-                span._events = tuple(events)  # type: ignore[assignment]
+                span._events = tuple(events)
         description = span.status.description
         if description:
             clean = scrubber.scrub_text(description)

@@ -10,7 +10,7 @@ _formatter = string.Formatter()
 
 
 @functools.lru_cache(maxsize=1024)
-def _parse(template: str) -> tuple[tuple[str, str | None, str, str | None], ...]:
+def _parse(template: str) -> tuple[tuple[str, str | None, str | None, str | None], ...]:
     try:
         return tuple(_formatter.parse(template))
     except ValueError:  # unbalanced braces: the template is shown as written
@@ -29,7 +29,7 @@ def format_message(template: str, fields: dict[str, Any]) -> str:
         try:
             value, _ = _formatter.get_field(name, (), fields)
             value = _formatter.convert_field(value, conversion)
-            out.append(_formatter.format_field(value, spec))
+            out.append(_formatter.format_field(value, spec or ""))
         except Exception:
             out.append(
                 "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"

@@ -65,7 +65,7 @@ class CapturedSpans:
             for scope in resource_metrics.scope_metrics:
                 for metric in scope.metrics:
                     points = found.setdefault(metric.name, [])
-                    for point in metric.data.data_points:  # type: ignore[union-attr]
+                    for point in metric.data.data_points:
                         points.append(
                             {
                                 "attributes": dict(point.attributes or {}),

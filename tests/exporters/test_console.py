@@ -731,3 +731,23 @@ def test_lines_print_above_a_running_rich_live() -> None:
         "✓ step 3",
     ]
     assert lines[6:] == ["live: 3 chunks", "live footer", "done"]
+
+
+def test_embeddings_show_input_tokens_and_a_tiny_cost_reads_as_such() -> None:
+    screen = make_screen()
+    attributes = {
+        names.KIND: names.KIND_LLM,
+        names.OPERATION_NAME: "embeddings",
+        names.REQUEST_MODEL: "text-embedding-3-small",
+        names.USAGE_INPUT_TOKENS: 4,
+        names.USAGE_SOURCE: "api",
+        names.COST_STATUS: "known",
+        names.COST_USD: 0.00000008,
+    }
+    screen.span("Embedding Creation with 'text-embedding-3-small'", attributes, start_ms=0, end_ms=6)
+
+    assert screen.text == snapshot("""\
+12:00:00.000 > Embedding Creation with 'text-embedding-3-small'
+12:00:00.006 OK Embedding Creation with 'text-embedding-3-small' · 6.0ms · text-embedding-3-small ·
+                4 input tokens · <$0.000001
+""")

@@ -141,7 +141,7 @@ def _plan(body: Body) -> _Plan:
     text = _answer_text(body, items, last)
     limit = body.get("max_output_tokens")
     incomplete = isinstance(limit, int) and count_tokens(text) > limit
-    if incomplete:
+    if isinstance(limit, int) and incomplete:
         text = truncate_tokens(text, limit)
     return _Plan(reasoning_item, message_id, text, None, incomplete)
 
@@ -236,7 +236,8 @@ def _input_tokens(body: Body) -> int:
 
 def _response_object(body: Body, plan: _Plan, *, final: bool) -> Body:
     status = ("incomplete" if plan.incomplete else "completed") if final else "in_progress"
-    reasoning = body.get("reasoning") if isinstance(body.get("reasoning"), dict) else {}
+    given = body.get("reasoning")
+    reasoning: dict[str, Any] = given if isinstance(given, dict) else {}
     tier = body.get("service_tier") or "default"
     return {
         "id": make_id("resp_", "response", answer_key(body), length=50, hex_digits=True),

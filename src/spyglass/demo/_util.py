@@ -131,8 +131,10 @@ def text_of(content: Any) -> str:
 def _part_text(part: Any) -> str:
     if isinstance(part, str):
         return part
-    if isinstance(part, dict) and isinstance(part.get("text"), str):
-        return part["text"]
+    if isinstance(part, dict):
+        text = part.get("text")
+        if isinstance(text, str):
+            return text
     return ""
 
 

@@ -92,7 +92,7 @@ Endpoint = Callable[[Request], Awaitable[Response | FramesResponse]]
 
 _STARTUP_TIMEOUT_S = 10.0
 _READY_POLL_S = 0.002
-_SHUTDOWN_TIMEOUT_S = 5.0  # then requests still running (a client that never reads) are cancelled
+_SHUTDOWN_TIMEOUT_S = 5  # then requests still running (a client that never reads) are cancelled
 
 
 def create_app(*, reject_stream_options: bool = False) -> Starlette:

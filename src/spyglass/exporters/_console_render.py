@@ -178,6 +178,8 @@ def _tokens(attributes: Mapping[str, Any]) -> Text:
         if isinstance(value := attributes.get(key), int) and value
     ]
     suffix = f" ({', '.join(extras)})" if extras else ""
+    if tokens_out is None and attributes.get(names.OPERATION_NAME) == "embeddings":
+        return Text(f"{approx}{shown_in} input tokens{suffix}")  # embeddings have no output tokens
     return Text(f"{approx}{shown_in}→{shown_out} tokens{suffix}")
 
 

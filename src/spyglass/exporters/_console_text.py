@@ -109,9 +109,12 @@ def format_duration(nanoseconds: int) -> str:
 
 
 def format_cost(usd: float) -> str:
-    """Three significant digits and at least cents: `$0.00123`, `$0.500`, `$12.35`."""
+    """Three significant digits and at least cents: `$0.00123`, `$0.500`, `$12.35`; `<$0.000001` below a
+    millionth of a dollar (as the viewer shows it), where a row of zeros only hides the digits."""
     if usd <= 0 or not math.isfinite(usd):
         return f"${usd:.2f}" if math.isfinite(usd) else f"${usd}"
+    if usd < 0.000001:
+        return "<$0.000001"
     decimals = max(2, 2 - math.floor(math.log10(usd)))
     return f"${usd:.{decimals}f}"
 

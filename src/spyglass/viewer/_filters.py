@@ -60,7 +60,7 @@ class TraceFilter:
         if status is not None and status not in _STATUSES:
             raise FilterError(f"status must be one of {', '.join(_STATUSES)}, got {status!r}")
         return cls(
-            status=status,  # type: ignore[arg-type]  # checked against _STATUSES above
+            status=status,  # checked against _STATUSES above
             model=text("model"),
             service=text("service"),
             min_duration=number("min_duration", float),

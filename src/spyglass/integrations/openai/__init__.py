@@ -187,7 +187,7 @@ def _install(sync_base: type, async_base: type) -> None:
     async_base.request = async_request_  # type: ignore[attr-defined]
 
 
-_copy_originals: dict[type, tuple[Any, Any]] = {}
+_copy_originals: dict[Any, tuple[Any, Any]] = {}  # client class -> its own copy / with_options
 
 
 def _install_copy_hooks(openai: Any) -> None:

@@ -44,6 +44,9 @@ class _FlatPrice:
         return total / 1_000_000
 
 
+_FLAT = Decimal | int | float  # a price per million tokens that does not depend on the volume
+
+
 @dataclass(frozen=True)
 class Cost:
     usd: float | None
@@ -68,14 +71,18 @@ def _lookup(provider: str, model: str) -> _FlatPrice | Any | None:
         except LookupError:
             return None
     price = found.model_price
-    fields = (price.input_mtok, price.output_mtok, price.cache_read_mtok)
-    if all(f is None or isinstance(f, Decimal | int | float) for f in fields):
+    input_mtok, output_mtok, cache_read_mtok = price.input_mtok, price.output_mtok, price.cache_read_mtok
+    if (
+        isinstance(input_mtok, _FLAT | None)
+        and isinstance(output_mtok, _FLAT | None)
+        and isinstance(cache_read_mtok, _FLAT | None)
+    ):
         return _FlatPrice(
-            float(price.input_mtok or 0),
-            float(price.output_mtok or 0),
-            None if price.cache_read_mtok is None else float(price.cache_read_mtok),
+            float(input_mtok or 0),
+            float(output_mtok or 0),
+            None if cache_read_mtok is None else float(cache_read_mtok),
         )
-    return price
+    return price  # tiered: priced by the library per call
 
 
 def cost_of(

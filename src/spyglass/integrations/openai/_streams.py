@@ -16,9 +16,10 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ... import _attribute_names as names
+from ..._encoding import truncate
 from ..._errors import log_internal_error
 from ._endpoints import Attributes, Usage, usage_of
-from ._messages import dumps_bounded, parse_arguments, responses_output, truncate
+from ._messages import dumps_bounded, parse_arguments, responses_output
 
 if TYPE_CHECKING:
     from ._wrappers import StreamSpan

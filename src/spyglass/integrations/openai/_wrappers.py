@@ -282,7 +282,7 @@ class Call:
 
         if self.is_async:
 
-            async def parse(*args: Any, **kwargs: Any) -> Any:
+            async def async_parse(*args: Any, **kwargs: Any) -> Any:
                 parsing[0] = True
                 try:
                     parsed = await original_parse(*args, **kwargs)
@@ -290,6 +290,8 @@ class Call:
                     parsing[0] = False
                 call._after_raw_parse(parsed, request_id)
                 return parsed
+
+            raw.parse = async_parse
         else:
 
             def parse(*args: Any, **kwargs: Any) -> Any:
@@ -301,7 +303,7 @@ class Call:
                 call._after_raw_parse(parsed, request_id)
                 return parsed
 
-        raw.parse = parse
+            raw.parse = parse
         if not self.stream:
             span = self.span
             weakref.finalize(raw, _end_if_open, span)
