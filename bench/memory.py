@@ -2,8 +2,9 @@
 
 Each mode runs in a fresh process with the in-process transport of `overhead.py`: `none` (uninstrumented),
 `discard` (spans made and handed to an exporter that keeps nothing: the tracer's own footprint), `default`
-(the default configuration, console off: spans go to the local store). Half the calls are chat calls, half
-50-chunk streams.
+(the default configuration, console off: spans go to the local store). Four calls in five are chat
+calls, the fifth a 50-chunk stream (a stream costs the SDK six chat calls' time). The modes run side by side,
+as many at once as there are cores: memory, not time, is measured.
 
     python bench/memory.py --calls 100000
 """
@@ -17,10 +18,13 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(__file__))
 
 import overhead
+
+STREAM_EVERY = 5
 
 
 def _rss_mib() -> float:
@@ -61,7 +65,7 @@ def worker(mode: str, calls: int, every: int) -> list[tuple[int, float]]:
         )
         samples = []
         for i in range(1, calls + 1):
-            overhead._sync_call(client, "sync_chat" if i % 2 else "stream_50")
+            overhead._sync_call(client, "stream_50" if i % STREAM_EVERY == 0 else "sync_chat")
             if i % every == 0:
                 samples.append((i, _rss_mib()))
         if mode != "none":
@@ -84,26 +88,20 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(args.worker, args.calls, args.every)))
         return
-    results = {}
-    for mode in args.modes:
+
+    def run(mode: str) -> list[tuple[int, float]]:
+        command = [sys.executable, __file__, "--worker", mode, "--calls", str(args.calls)]
         out = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--worker",
-                mode,
-                "--calls",
-                str(args.calls),
-                "--every",
-                str(args.every),
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
+            [*command, "--every", str(args.every)], check=True, capture_output=True, text=True
         )
-        results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"{mode} done", file=sys.stderr)
-    print(f"Resident memory (MiB) after N calls (half chat, half 50-chunk streams), {args.calls:,} calls")
+        return [tuple(sample) for sample in json.loads(out.stdout.strip().splitlines()[-1])]
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        results = dict(zip(args.modes, pool.map(run, args.modes), strict=True))
+    print(
+        f"Resident memory (MiB) after N calls (4 chat calls to 1 stream of 50 chunks), {args.calls:,} calls"
+    )
     print()
     print(
         "| mode | "

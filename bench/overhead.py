@@ -1,19 +1,24 @@
 """How much time spyglass adds to an OpenAI call, measured against the same call uninstrumented.
 
 Method: the real `openai` SDK with an in-process HTTP transport (no sockets: what is measured is the SDK and
-the tracer, not the network); each (case, mode) runs in a fresh process, warms up, then times every call;
-rounds are interleaved so that machine noise hits every mode alike; the figure per mode is the median of the
-per-round medians. Content capture is on.
+the tracer, not the network). Each (case, mode) runs in a fresh process, which times the call both ways: it
+switches the instrumentation on and off between blocks of calls (`--block`, 20 by default) and times every
+call, so the instrumented and the uninstrumented calls share one process, one memory layout and the same
+minutes of machine noise. (Comparing separate processes does not work on a small VM: two processes running
+the very same uninstrumented code differ by up to a third, more than the overhead being measured.) The
+figure of a process is the median of its instrumented calls minus the median of its uninstrumented ones;
+rounds are interleaved, and the figure reported is the median over the rounds. Content capture is on.
 
 Each call is timed by the wall clock (the headline figure) and by the CPU time of the calling thread (a
-cross-check that other processes on a shared machine disturb much less; with an in-process transport the
-call never waits on I/O, and work done on spyglass's background threads is rightly not counted).
+cross-check; with an in-process transport the call never waits on I/O, and work done on spyglass's
+background threads is rightly not counted).
 
-Modes: `none` (uninstrumented), `memory` (spans to an in-memory exporter through a SimpleSpanProcessor,
-console and store off: the setup the peers were measured with), `default` (the default configuration
-with the console off: spans also go to the local store).
+Modes: `memory` (spans to an in-memory exporter through a SimpleSpanProcessor, console and store off: the
+setup the peers were measured with), `default` (the default configuration with the console off: spans also
+go to the local store, whose writer thread is flushed after each instrumented block, outside the timed
+calls; its own cost is `store_bench.py`'s).
 
-    python bench/overhead.py                 # all cases, 3 rounds of 2000 calls
+    python bench/overhead.py                 # all cases, 3 rounds of 1000 calls each way
     python bench/overhead.py --calls 500 --rounds 1 --cases sync_chat
 """
 
@@ -29,12 +34,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 CASES = ["sync_chat", "async_chat", "stream_50", "stream_50_usage", "embeddings", "images", "responses"]
 STREAMS = ("stream_50", "stream_50_usage")
+# A 50-chunk stream costs the SDK about six chat calls: streams time a quarter of `--calls` (each still
+# gives 50 chunks a call), so that a run stays within a few minutes.
+CALLS_SCALE = {"stream_50": 0.25, "stream_50_usage": 0.25}
 CHUNKS = 50
-MODES = ["none", "memory", "default"]
+MODES = ["memory", "default"]
 
 CHAT = {
     "id": "chatcmpl-1",
@@ -152,23 +161,33 @@ def _handler(httpx: Any) -> Any:
     return handle
 
 
-def _setup(mode: str, store_dir: str) -> None:
-    if mode == "none":
-        return
+def _setup(mode: str, store_dir: str) -> Callable[[bool], None]:
+    """Configure spyglass for `mode`; return the switch that instruments the OpenAI SDK or not."""
     import spyglass
 
     if mode == "memory":
         from opentelemetry.sdk.trace.export import SimpleSpanProcessor
         from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+        exporter = InMemorySpanExporter()
         spyglass.configure(
-            console=False,
-            store=False,
-            additional_span_processors=[SimpleSpanProcessor(InMemorySpanExporter())],
+            console=False, store=False, additional_span_processors=[SimpleSpanProcessor(exporter)]
         )
     else:
+        exporter = None
         spyglass.configure(console=False, store=os.path.join(store_dir, "spans.sqlite"))
-    spyglass.instrument_openai()
+    handles: list[Any] = []
+
+    def switch(on: bool) -> None:
+        if on:
+            handles.append(spyglass.instrument_openai())
+        elif handles:
+            handles.pop().uninstrument()
+            spyglass.force_flush()  # the store's writer catches up outside the timed calls
+            if exporter is not None:
+                exporter.clear()
+
+    return switch
 
 
 def _sync_call(client: Any, case: str) -> None:
@@ -191,63 +210,100 @@ def _sync_call(client: Any, case: str) -> None:
         client.responses.create(model="gpt-4.1", input="Tell me a joke")
 
 
-def worker(case: str, mode: str, calls: int, warmup: int) -> tuple[list[int], list[int]]:
-    """Run in a fresh process: time `calls` calls; their wall-clock and caller-thread CPU durations in ns."""
+Timings = dict[str, list[int]]  # "on", "off", "on_cpu", "off_cpu": per-call durations in ns
+
+
+def worker(case: str, switch: Callable[[bool], None], calls: int, warmup: int, block: int = 20) -> Timings:
+    """Time `calls` calls instrumented and `calls` not, in blocks of `block` calls switched on and off by
+    `switch`, after `warmup` calls each way. Run in a fresh process; returns wall and CPU durations in ns."""
     import asyncio
 
     import openai
 
+    scale = CALLS_SCALE.get(case, 1.0)
+    calls, warmup = max(1, int(calls * scale)), int(warmup * scale)
     httpx = _transport_module()
-    with tempfile.TemporaryDirectory() as store_dir:
-        _setup(mode, store_dir)
-        handler = _handler(httpx)
-        timings: list[int] = []
-        cpu_timings: list[int] = []
-        if case == "async_chat":
+    handler = _handler(httpx)
+    timings: Timings = {"on": [], "off": [], "on_cpu": [], "off_cpu": []}
+    blocks = 2 * -(-(warmup + calls) // block)  # each way, rounded up to whole blocks
+    warmup_blocks = 2 * -(-warmup // block)
 
-            async def run() -> None:
-                client = openai.AsyncOpenAI(
-                    api_key="sk-bench",
-                    base_url="http://bench.local/v1",
-                    max_retries=0,
-                    http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
-                )
-                for i in range(warmup + calls):
-                    start, cpu = time.perf_counter_ns(), time.thread_time_ns()
-                    await client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
-                    if i >= warmup:
-                        timings.append(time.perf_counter_ns() - start)
-                        cpu_timings.append(time.thread_time_ns() - cpu)
+    def record(index: int, on: bool, wall: int, cpu: int) -> None:
+        if index >= warmup_blocks:
+            timings["on" if on else "off"].append(wall)
+            timings["on_cpu" if on else "off_cpu"].append(cpu)
 
-            asyncio.run(run())
-        else:
-            client = openai.OpenAI(
+    if case == "async_chat":
+
+        async def run() -> None:
+            client = openai.AsyncOpenAI(
                 api_key="sk-bench",
                 base_url="http://bench.local/v1",
                 max_retries=0,
-                http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+                http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
             )
-            for i in range(warmup + calls):
+            for index in range(blocks):
+                on = index % 2 == 1
+                switch(on)
+                for _ in range(block):
+                    start, cpu = time.perf_counter_ns(), time.thread_time_ns()
+                    await client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+                    record(index, on, time.perf_counter_ns() - start, time.thread_time_ns() - cpu)
+
+        asyncio.run(run())
+    else:
+        client = openai.OpenAI(
+            api_key="sk-bench",
+            base_url="http://bench.local/v1",
+            max_retries=0,
+            http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+        )
+        for index in range(blocks):
+            on = index % 2 == 1
+            switch(on)
+            for _ in range(block):
                 start, cpu = time.perf_counter_ns(), time.thread_time_ns()
                 _sync_call(client, case)
-                if i >= warmup:
-                    timings.append(time.perf_counter_ns() - start)
-                    cpu_timings.append(time.thread_time_ns() - cpu)
-        if mode != "none":
-            import spyglass
-
-            spyglass.shutdown()
-    return timings, cpu_timings
+                record(index, on, time.perf_counter_ns() - start, time.thread_time_ns() - cpu)
+    switch(False)
+    return timings
 
 
-def _run_worker(case: str, mode: str, calls: int, warmup: int) -> tuple[list[int], list[int]]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--worker", case, mode, "--calls", str(calls), "--warmup", str(warmup)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def _spyglass_worker(case: str, mode: str, calls: int, warmup: int, block: int) -> Timings:
+    with tempfile.TemporaryDirectory() as store_dir:
+        timings = worker(case, _setup(mode, store_dir), calls, warmup, block)
+        import spyglass
+
+        spyglass.shutdown()
+    return timings
+
+
+def figures(timings: Timings) -> dict[str, float]:
+    """One process's figures, µs: the uninstrumented median and p90, and what instrumenting added."""
+    on, off = timings["on"], timings["off"]
+    return {
+        "base": statistics.median(off) / 1000,
+        "base_p90": _quantile(off, 0.9) / 1000,
+        "added": (statistics.median(on) - statistics.median(off)) / 1000,
+        "added_p90": (_quantile(on, 0.9) - _quantile(off, 0.9)) / 1000,
+        "added_cpu": (statistics.median(timings["on_cpu"]) - statistics.median(timings["off_cpu"])) / 1000,
+    }
+
+
+def _run_worker(case: str, mode: str, calls: int, warmup: int, block: int) -> dict[str, float]:
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        case,
+        mode,
+        "--calls",
+        str(calls),
+        "--warmup",
+        str(warmup),
+    ]
+    out = subprocess.run([*command, "--block", str(block)], check=True, capture_output=True, text=True)
+    return figures(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
 def per_chunk(stream_added: float, sync_chat_added: float | None) -> float:
@@ -265,8 +321,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--calls", type=int, default=1000, help="calls timed each way, per process")
     parser.add_argument("--warmup", type=int, default=300)
+    parser.add_argument("--block", type=int, default=20, help="calls between two switches")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--cases", nargs="*", default=CASES, choices=CASES)
     parser.add_argument("--modes", nargs="*", default=MODES, choices=MODES)
@@ -274,55 +331,51 @@ def main() -> None:
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker[0], args.worker[1], args.calls, args.warmup)))
+        print(json.dumps(_spyglass_worker(*args.worker, args.calls, args.warmup, args.block)))
         return
 
-    medians: dict[tuple[str, str], list[float]] = {}
-    p90s: dict[tuple[str, str], list[float]] = {}
-    cpu_medians: dict[tuple[str, str], list[float]] = {}
+    per_round: dict[tuple[str, str], list[dict[str, float]]] = {}
     for round_number in range(args.rounds):
         jobs = [(case, mode) for case in args.cases for mode in args.modes]
         random.Random(round_number).shuffle(jobs)
         for case, mode in jobs:
-            timings, cpu_timings = _run_worker(case, mode, args.calls, args.warmup)
-            medians.setdefault((case, mode), []).append(statistics.median(timings) / 1000)
-            cpu_medians.setdefault((case, mode), []).append(statistics.median(cpu_timings) / 1000)
-            p90s.setdefault((case, mode), []).append(_quantile(timings, 0.9) / 1000)
+            per_round.setdefault((case, mode), []).append(
+                _run_worker(case, mode, args.calls, args.warmup, args.block)
+            )
         print(f"round {round_number + 1}/{args.rounds} done", file=sys.stderr)
 
     import openai
 
     print(
         f"spyglass overhead: openai {openai.__version__}, Python {platform.python_version()}, "
-        f"{platform.machine()}, {os.cpu_count()} cores; {args.rounds} rounds x {args.calls} calls; µs"
+        f"{platform.machine()}, {os.cpu_count()} cores; {args.rounds} rounds, each a process per case and "
+        f"mode timing {args.calls} calls each way in blocks of {args.block}; median over the rounds; µs"
     )
     print()
     header = "| case | uninstrumented median (p90) |"
     for mode in args.modes:
-        if mode != "none":
-            header += f" + {mode}: median (p90) | + {mode}: caller CPU |"
+        header += f" + {mode}: median (p90) | + {mode}: caller CPU |"
     print(header)
     print("|---" * (header.count("|") - 1) + "|")
     results: dict[str, Any] = {}
     for case in sorted(args.cases, key=CASES.index):  # sync_chat first: the per-chunk figures need it
-        base = statistics.median(medians[(case, "none")])
-        base90 = statistics.median(p90s[(case, "none")])
+        rounds_of = {mode: per_round[(case, mode)] for mode in args.modes}
+        every = [figure for mode in args.modes for figure in rounds_of[mode]]
+        base = statistics.median(figure["base"] for figure in every)
+        base90 = statistics.median(figure["base_p90"] for figure in every)
         row = f"| {case} | {base:,.0f} ({base90:,.0f}) |"
         results[case] = {"none": {"median": base, "p90": base90}}
         for mode in args.modes:
-            if mode == "none":
-                continue
-            added = statistics.median(medians[(case, mode)]) - base
-            added90 = statistics.median(p90s[(case, mode)]) - base90
-            added_cpu = statistics.median(cpu_medians[(case, mode)]) - statistics.median(
-                cpu_medians[(case, "none")]
+            added, added90, added_cpu = (
+                statistics.median(figure[key] for figure in rounds_of[mode])
+                for key in ("added", "added_p90", "added_cpu")
             )
             results[case][mode] = {"added_median": added, "added_p90": added90, "added_cpu": added_cpu}
-            row += f" +{added:,.1f} (+{added90:,.1f}) |"
+            row += f" {added:+,.1f} ({added90:+,.1f}) |"
             if case in STREAMS:
                 sync_added = results.get("sync_chat", {}).get(mode, {}).get("added_median")
-                row = row[:-1] + f" = {per_chunk(added, sync_added):.2f}/chunk |"
-            row += f" +{added_cpu:,.1f} |"
+                row = row[:-1] + f" = {per_chunk(added, sync_added):+.2f}/chunk |"
+            row += f" {added_cpu:+,.1f} |"
         print(row)
     if any(case in STREAMS for case in args.cases):
         print()

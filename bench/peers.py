@@ -4,18 +4,19 @@ Peers: Pydantic Logfire (`logfire`), OpenTelemetry contrib (`opentelemetry-instr
 OpenLLMetry (`opentelemetry-instrumentation-openai`, Traceloop) and OpenInference
 (`openinference-instrumentation-openai`). Each gets a virtual env under `bench/.venvs/<peer>` (made on the
 first run, reused after) holding the peer, `opentelemetry-sdk`, the `openai` version it works with and
-spyglass itself (editable). In every env three modes are timed: `none` (uninstrumented), `spyglass` and
-`peer`, so each peer is compared with the uninstrumented call and with spyglass *in the same openai
-version*. Every instrumentation is set up as the peers were measured in the issue: content capture on, a
-SimpleSpanProcessor into an InMemorySpanExporter.
+spyglass itself (editable). In every env two instrumentations are timed, `spyglass` and `peer`, so each
+peer is compared with spyglass *in the same openai version*. Every instrumentation is set up as the peers
+were measured in the issue: content capture on, a SimpleSpanProcessor into an InMemorySpanExporter.
 
-The method is `overhead.py`'s, and so is the timing loop: a fresh process per (peer, case, mode), the real
-SDK over an in-process transport, warm-up, per-call timings, rounds interleaved (shuffled across peers,
-cases and modes), the median of the per-round medians. Each worker also counts the spans exported and looks
-for the prompt's text in their attributes (and event attributes): a case where a peer makes no span reads
-"no span", and the verification table says whether content was captured.
+The method is `overhead.py`'s, and so is the timing loop: a fresh process per (peer, case, instrumentation)
+that switches the instrumentation on and off between blocks of calls and times every call, so that each
+figure is instrumented minus uninstrumented within one process; the real SDK over an in-process transport,
+warm-up, rounds interleaved (shuffled across peers, cases and instrumentations), the median over the
+rounds. Each worker also counts the spans exported and looks for the prompt's text in their attributes (and
+event attributes): a case where a peer makes no span reads "no span", and the verification table says
+whether content was captured.
 
-    python bench/peers.py                     # all peers and cases, 3 rounds of 2000 calls
+    python bench/peers.py                     # all peers and cases, 3 rounds of 1000 calls each way
     python bench/peers.py --quick             # a smoke run: 1 round of 200 calls
     python bench/peers.py --peers logfire --cases sync_chat stream_50 --json peers.json
     python bench/peers.py --reinstall         # upgrade every env to the newest allowed versions
@@ -48,7 +49,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 VENVS = BENCH / ".venvs"
 MARKER = "spyglass-bench.json"
-MODES = ["none", "spyglass", "peer"]
+MODES = ["spyglass", "peer"]
 CASE_TITLES = {
     "sync_chat": "sync chat",
     "async_chat": "async chat",
@@ -125,10 +126,9 @@ PEERS: dict[str, Peer] = {
 # --- in the worker process (the peer's env) --------------------------------------------------------------
 
 
-def _setup(peer: str, mode: str) -> Any:
-    """Switch on one instrumentation; return the InMemorySpanExporter its spans go to (None uninstrumented)."""
-    if mode == "none":
-        return None
+def _setup(peer: str, mode: str) -> tuple[Any, Callable[[bool], None]]:
+    """Set up one instrumentation, switched off; return the InMemorySpanExporter its spans go to, and the
+    switch that turns it on and off."""
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -141,16 +141,32 @@ def _setup(peer: str, mode: str) -> Any:
         spyglass.configure(
             console=False, store=False, additional_span_processors=[SimpleSpanProcessor(exporter)]
         )
-        spyglass.instrument_openai()
-        return exporter
+        handles: list[Any] = []
+
+        def switch_spyglass(on: bool) -> None:
+            if on:
+                handles.append(spyglass.instrument_openai())
+            elif handles:
+                handles.pop().uninstrument()
+
+        return exporter, switch_spyglass
     if peer == "logfire":
         import logfire
 
         logfire.configure(
             send_to_logfire=False, console=False, additional_span_processors=[SimpleSpanProcessor(exporter)]
         )
-        logfire.instrument_openai()
-        return exporter
+        undo: list[Any] = []
+
+        def switch_logfire(on: bool) -> None:
+            if on:
+                context = logfire.instrument_openai()  # the context manager that reverts it on exit
+                context.__enter__()
+                undo.append(context)
+            elif undo:
+                undo.pop().__exit__(None, None, None)
+
+        return exporter, switch_logfire
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     if peer == "contrib":
@@ -160,19 +176,26 @@ def _setup(peer: str, mode: str) -> Any:
         os.environ["OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"] = "span_only"
         from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor as ContribInstrumentor
 
-        ContribInstrumentor().instrument(tracer_provider=provider)
+        instrumentor: Any = ContribInstrumentor()
     elif peer == "openllmetry":
         os.environ["TRACELOOP_TRACE_CONTENT"] = "true"
         from opentelemetry.instrumentation.openai import OpenAIInstrumentor as TraceloopInstrumentor
 
-        TraceloopInstrumentor().instrument(tracer_provider=provider)
+        instrumentor = TraceloopInstrumentor()
     elif peer == "openinference":
         from openinference.instrumentation.openai import OpenAIInstrumentor as OpenInferenceInstrumentor
 
-        OpenInferenceInstrumentor().instrument(tracer_provider=provider)
+        instrumentor = OpenInferenceInstrumentor()
     else:
         raise ValueError(f"unknown peer {peer!r}")
-    return exporter
+
+    def switch_otel(on: bool) -> None:
+        if on:
+            instrumentor.instrument(tracer_provider=provider)
+        else:
+            instrumentor.uninstrument()
+
+    return exporter, switch_otel
 
 
 def _strings(value: Any) -> list[str]:
@@ -214,31 +237,30 @@ def _unique_response_ids() -> None:
     overhead._handler = handler
 
 
-def worker(peer: str, case: str, mode: str, calls: int, warmup: int) -> dict[str, Any]:
+def worker(peer: str, case: str, mode: str, calls: int, warmup: int, block: int) -> dict[str, Any]:
     """Run in a fresh process of the peer's env: time the calls with overhead.py's loop, count the spans."""
     from importlib.metadata import version
 
     import openai
 
     _unique_response_ids()
-    exporter = _setup(peer, mode)
+    exporter, switch = _setup(peer, mode)
     result: dict[str, Any] = {
         "openai": openai.__version__,
-        "version": version(PEERS[peer].package if mode == "peer" else "spyglass") if mode != "none" else None,
+        "version": version(PEERS[peer].package if mode == "peer" else "spyglass"),
     }
     try:
-        # Mode `none` of overhead.py times the calls and sets nothing up: the instrumentation is ours.
-        timed = overhead.worker(case, "none", calls, warmup)
+        timings = overhead.worker(case, switch, calls, warmup, block)
     except Exception as error:  # a peer that breaks the call itself
         result["error"] = f"{type(error).__name__}: {error}"[:300]
         return result
-    wall, cpu = timed if isinstance(timed, tuple) else (timed, None)
-    result.update(timings=wall, cpu_timings=cpu)
-    if exporter is not None:
-        spans = exporter.get_finished_spans()
-        result["spans_per_call"] = len(spans) / (calls + warmup)
-        result["span_names"] = sorted({span.name for span in spans})
-        result["content"] = any(_has_text(span, PROMPTS[case]) for span in spans)
+    result["figures"] = overhead.figures(timings)
+    spans = exporter.get_finished_spans()
+    scale = overhead.CALLS_SCALE.get(case, 1.0)
+    instrumented_calls = -(-(max(1, int(calls * scale)) + int(warmup * scale)) // block) * block
+    result["spans_per_call"] = len(spans) / instrumented_calls
+    result["span_names"] = sorted({span.name for span in spans})
+    result["content"] = any(_has_text(span, PROMPTS[case]) for span in spans)
     return result
 
 
@@ -284,9 +306,9 @@ def ensure_env(peer: str, reinstall: bool, log: Callable[[str], None]) -> float 
     return seconds
 
 
-def _run_worker(peer: str, case: str, mode: str, calls: int, warmup: int) -> dict[str, Any]:
+def _run_worker(peer: str, case: str, mode: str, calls: int, warmup: int, block: int) -> dict[str, Any]:
     command = [str(_python(peer)), str(Path(__file__).resolve()), "--worker", peer, case, mode]
-    command += ["--calls", str(calls), "--warmup", str(warmup)]
+    command += ["--calls", str(calls), "--warmup", str(warmup), "--block", str(block)]
     out = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
     if out.returncode != 0:
         return {"error": "worker failed: " + " | ".join(out.stderr.strip().splitlines()[-3:])[:300]}
@@ -298,44 +320,37 @@ def _median(values: Sequence[float]) -> float:
 
 
 class Results:
-    """Per (peer, case, mode): the per-round medians and p90s, and what the workers saw."""
+    """Per (peer, case, mode): each round's figures, and what the workers saw."""
 
     def __init__(self) -> None:
-        self.medians: dict[tuple[str, str, str], list[float]] = {}
-        self.p90s: dict[tuple[str, str, str], list[float]] = {}
-        self.cpu: dict[tuple[str, str, str], list[float]] = {}
+        self.rounds: dict[tuple[str, str, str], list[dict[str, float]]] = {}
         self.info: dict[tuple[str, str, str], dict[str, Any]] = {}
 
     def add(self, key: tuple[str, str, str], result: dict[str, Any]) -> None:
         if "error" in result:
             self.info[key] = result
             return
-        timings = result.pop("timings")
-        cpu = result.pop("cpu_timings")
-        self.medians.setdefault(key, []).append(_median(timings) / 1000)
-        self.p90s.setdefault(key, []).append(overhead._quantile(timings, 0.9) / 1000)
-        if cpu:
-            self.cpu.setdefault(key, []).append(_median(cpu) / 1000)
+        self.rounds.setdefault(key, []).append(result.pop("figures"))
         self.info.setdefault(key, result)
 
+    def median(self, key: tuple[str, str, str], figure: str) -> float:
+        return _median([round_figures[figure] for round_figures in self.rounds[key]])
+
     def added(self, peer: str, case: str, mode: str) -> dict[str, Any]:
-        """The figures of one cell: added median and p90 over the same env's uninstrumented call."""
-        info = self.info.get((peer, case, mode), {})
-        base = (peer, case, "none")
+        """The figures of one cell: what the instrumentation added to the call, median over the rounds."""
+        key = (peer, case, mode)
+        info = self.info.get(key, {})
         if "error" in info:
             return {"error": info["error"]}
-        if base not in self.medians:
-            return {"error": self.info.get(base, {}).get("error", "no baseline")}
         cell: dict[str, Any] = {
             "spans_per_call": info.get("spans_per_call"),
             "content": info.get("content"),
             "span_names": info.get("span_names"),
         }
-        if info.get("spans_per_call"):
-            cell["added_median"] = _median(self.medians[(peer, case, mode)]) - _median(self.medians[base])
-            cell["added_p90"] = _median(self.p90s[(peer, case, mode)]) - _median(self.p90s[base])
-            if self.cpu.get((peer, case, mode)) and self.cpu.get(base):
-                cell["added_cpu"] = _median(self.cpu[(peer, case, mode)]) - _median(self.cpu[base])
+        if info.get("spans_per_call") and key in self.rounds:
+            cell["added_median"] = self.median(key, "added")
+            cell["added_p90"] = self.median(key, "added_p90")
+            cell["added_cpu"] = self.median(key, "added_cpu")
         return cell
 
 
@@ -384,16 +399,20 @@ def _collect(results: Results, peers: list[str], cases: list[str]) -> dict[str, 
         }
         figures[peer] = {
             "title": PEERS[peer].title,
-            "openai": found["none"].get("openai") or found["peer"].get("openai"),
+            "openai": found["peer"].get("openai") or found["spyglass"].get("openai"),
             "peer": found["peer"].get("version"),
             "spyglass": found["spyglass"].get("version"),
             "cases": {},
         }
         for case in cases:
-            cells = {mode: results.added(peer, case, mode) for mode in ("peer", "spyglass")}
-            key = (peer, case, "none")
-            if key in results.medians:
-                cells["none"] = {"median": _median(results.medians[key]), "p90": _median(results.p90s[key])}
+            cells = {mode: results.added(peer, case, mode) for mode in MODES}
+            # The uninstrumented call, timed in both instrumentations' processes of this env.
+            bases = [f for mode in MODES for f in results.rounds.get((peer, case, mode), [])]
+            if bases:
+                cells["none"] = {
+                    "median": _median([f["base"] for f in bases]),
+                    "p90": _median([f["base_p90"] for f in bases]),
+                }
             figures[peer]["cases"][case] = cells
     return figures
 
@@ -403,9 +422,10 @@ def report(results: Results, peers: list[str], cases: list[str], args: argparse.
     figures = _collect(results, peers, cases)
     print(
         f"Overhead of the peers beside spyglass: Python {platform.python_version()}, {platform.machine()}, "
-        f"{os.cpu_count()} cores; {args.rounds} round(s) x {args.calls} calls after {args.warmup} warm-up "
-        "calls; median added µs per call (wall clock) over the uninstrumented call in the same env (same "
-        "openai); content capture on, SimpleSpanProcessor into an InMemorySpanExporter."
+        f"{os.cpu_count()} cores; {args.rounds} round(s), each a process per peer, case and instrumentation "
+        f"timing {args.calls} calls each way (after {args.warmup}) in blocks of {args.block} switched on and "
+        "off; median over the rounds of the µs added per call (wall clock) to the uninstrumented call of the "
+        "same process; content capture on, SimpleSpanProcessor into an InMemorySpanExporter."
     )
     if args.quick:
         print()
@@ -491,8 +511,9 @@ def main() -> None:
     )
     parser.add_argument("--peers", nargs="*", default=list(PEERS), choices=list(PEERS))
     parser.add_argument("--cases", nargs="*", default=overhead.CASES, choices=overhead.CASES)
-    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--calls", type=int, default=1000, help="calls timed each way, per process")
     parser.add_argument("--warmup", type=int, default=300)
+    parser.add_argument("--block", type=int, default=20, help="calls between two switches")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1 round of 200 calls, 50 warm-up")
     parser.add_argument("--reinstall", action="store_true", help="upgrade the envs to the newest versions")
@@ -500,7 +521,7 @@ def main() -> None:
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(*args.worker, args.calls, args.warmup)))
+        print(json.dumps(worker(*args.worker, args.calls, args.warmup, args.block)))
         return
     if args.quick:
         args.calls, args.warmup, args.rounds = 200, 50, 1
@@ -528,7 +549,9 @@ def main() -> None:
     for round_number in range(args.rounds):
         random.Random(round_number).shuffle(jobs)
         for peer, case, mode in jobs:
-            results.add((peer, case, mode), _run_worker(peer, case, mode, args.calls, args.warmup))
+            results.add(
+                (peer, case, mode), _run_worker(peer, case, mode, args.calls, args.warmup, args.block)
+            )
         log(f"round {round_number + 1}/{args.rounds} done ({time.perf_counter() - started:.0f}s)")
 
     figures = report(results, peers, args.cases, args)

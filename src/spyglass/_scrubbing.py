@@ -107,7 +107,6 @@ _TRIGGERS = (
     "AIza",
     "eyJ",
 )
-_SEPARATOR = re.compile("[:=]")
 _UNSEEN = object()
 
 
@@ -157,6 +156,8 @@ class Scrubber:
             rf"|(\b(?:{word_alternation})\s*[:=]\s*)(?!\[REDACTED\])[^\s\"',;&]{{6,}}"
         )
         self._pair = re.compile(pair, re.IGNORECASE)
+        # The cheap test for those pairs, run on lowered text: a key word, then quotes or spaces, then : or =.
+        self._key_then_separator = re.compile(rf"(?:{word_alternation})[\s\"']*[:=]")
         self._value = re.compile("|".join(f"(?:{p})" for p in _VALUE_PATTERNS))
         self._extra = extra
         self._key_cache: dict[str, str | None] = {}
@@ -181,20 +182,15 @@ class Scrubber:
         """A cheap test that nearly every string fails; when it passes, the exact patterns decide.
 
         Every value pattern contains one of a few literals (checked with C-speed substring search), and a
-        `password: ...` / `"api_key": "..."` pair has a separator right after a key word: only the text just
-        before each `:` or `=` is looked at. (Regular expressions with alternations of words cost
-        microseconds per character here.)
+        `password: ...` / `"api_key": "..."` pair has a key word right before a separator (one search of
+        the lowered text for the words followed by a `:` or `=`: about 20 ns a character, several times
+        less than looking at the text before each separator in Python).
         """
         for trigger in _TRIGGERS:
             if trigger in text:
                 return True
-        if ":" in text or "=" in text:
-            words = self._key_words
-            for separator in _SEPARATOR.finditer(text):
-                end = separator.start()
-                before = text[max(0, end - 32) : end].rstrip(" \"'").lower()
-                if before.endswith(words):
-                    return True
+        if (":" in text or "=" in text) and self._key_then_separator.search(text.lower()):
+            return True
         return any(pattern.search(text) for pattern in self._extra)
 
     def scrub_text(self, text: str) -> str:

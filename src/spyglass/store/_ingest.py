@@ -9,18 +9,25 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from spyglass.store._rows import SPAN_COLUMNS, SpanRow
 
+_T = TypeVar("_T")
 _UPDATABLE = [column for column in SPAN_COLUMNS if column not in ("trace_id", "span_id")]
 # A pending row never replaces a row that has already ended (e.g. a final row written by an earlier batch),
 # and a span sent again is ignored, unless the new copy carries more events: the OTLP receiver writes a span
 # again once log records sent apart from it (a conversation, as GenAI events) have been joined to it.
-_UPSERT_SPAN = f"""
+#
+# Rows go in as one multi-row statement per chunk, not one statement per row: sqlite3 lets go of the GIL at
+# every statement step, and a writer thread that must take it back from a busy program hundreds of times a
+# batch (a 5 ms switch interval each time) falls behind it, its queue growing.
+_ROWS_PER_STATEMENT = 500  # 27 parameters a row, within SQLite's 32,766
+_ROW_PLACEHOLDERS = "(" + ", ".join("?" * (len(SPAN_COLUMNS) + 1)) + ")"
+_UPSERT_SPANS = f"""
     INSERT INTO spans ({", ".join(SPAN_COLUMNS)}, resource_id)
-    VALUES ({", ".join(":" + column for column in SPAN_COLUMNS)}, :resource_id)
+    VALUES {{rows}}
     ON CONFLICT (trace_id, span_id) DO UPDATE SET
         {", ".join(f"{column} = excluded.{column}" for column in _UPDATABLE)},
         resource_id = excluded.resource_id
@@ -29,13 +36,40 @@ _UPSERT_SPAN = f"""
 """
 # OR REPLACE: a final row's text replaces its pending row's (the upsert keeps the row id).
 _INSERT_FTS = """
-    INSERT OR REPLACE INTO spans_fts (rowid, text) SELECT id, ? FROM spans WHERE trace_id = ? AND span_id = ?
+    INSERT OR REPLACE INTO spans_fts (rowid, text)
+    SELECT spans.id, given.column1 FROM (VALUES {rows}) AS given
+    JOIN spans ON spans.trace_id = given.column2 AND spans.span_id = given.column3
 """
 _LINKED_MODEL = "SELECT model FROM spans WHERE trace_id = ? AND span_id = ?"
 
-_TRACE_SPANS = """
-    SELECT trace_id, span_id, parent_span_id, name, message, service_name, start_ns, end_ns, is_pending,
-        status_code, model, input_tokens, output_tokens, cost_usd, prompt_preview
+_SUMMARY_COLUMNS = (
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "name",
+    "message",
+    "service_name",
+    "start_ns",
+    "end_ns",
+    "is_pending",
+    "status_code",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "prompt_preview",
+)
+# All in one row (one statement step, see above); the cost as 17 significant digits, which SQLite's JSON
+# would round to 15.
+_TRACE_SPANS = f"""
+    SELECT json_group_array(json_array({
+    ", ".join(
+        "CASE WHEN cost_usd IS NULL THEN NULL ELSE printf('%!.17g', cost_usd) END"
+        if column == "cost_usd"
+        else column
+        for column in _SUMMARY_COLUMNS
+    )
+}))
     FROM spans WHERE trace_id IN (SELECT value FROM json_each(?))
 """
 _TRACE_COLUMNS = (
@@ -58,8 +92,9 @@ _TRACE_COLUMNS = (
     "first_prompt",
     "seq",
 )
-_UPSERT_TRACE = f"""
-    INSERT INTO traces ({", ".join(_TRACE_COLUMNS)}) VALUES ({", ".join("?" * len(_TRACE_COLUMNS))})
+_TRACE_PLACEHOLDERS = "(" + ", ".join("?" * len(_TRACE_COLUMNS)) + ")"
+_UPSERT_TRACES = f"""
+    INSERT INTO traces ({", ".join(_TRACE_COLUMNS)}) VALUES {{rows}}
     ON CONFLICT (trace_id) DO UPDATE SET
         {", ".join(f"{column} = excluded.{column}" for column in _TRACE_COLUMNS[1:])}
 """
@@ -109,9 +144,16 @@ def write_batch(conn: sqlite3.Connection, rows: Sequence[SpanRow], resources: Re
                 new_resources[row.resource] = resource_id
             if row.linked_span is not None:
                 _inherit_model(conn, row, row.linked_span, batch_models)
-            params.append({**row.values, "resource_id": resource_id})
-        conn.executemany(_UPSERT_SPAN, params)
-        conn.executemany(_INSERT_FTS, [(row.search_text, *row.key) for row in rows if row.search_text])
+            params.append((*(row.values[column] for column in SPAN_COLUMNS), resource_id))
+        for chunk in _chunks(params, _ROWS_PER_STATEMENT):
+            sql = _UPSERT_SPANS.format(rows=", ".join([_ROW_PLACEHOLDERS] * len(chunk)))
+            conn.execute(sql, [value for row in chunk for value in row])
+        # The last text of a span written twice in the batch (pending then final, or a richer copy) wins.
+        texts = {row.key: row.search_text for row in rows if row.search_text}
+        for chunk in _chunks([(text, *key) for key, text in texts.items()], _ROWS_PER_STATEMENT):
+            conn.execute(
+                _INSERT_FTS.format(rows=", ".join(["(?, ?, ?)"] * len(chunk))), [v for t in chunk for v in t]
+            )
         _summarize_traces(conn, list(dict.fromkeys(row.values["trace_id"] for row in rows)), seq)
         conn.execute("COMMIT")
     except BaseException:
@@ -120,6 +162,11 @@ def write_batch(conn: sqlite3.Connection, rows: Sequence[SpanRow], resources: Re
         raise
     for resource, resource_id in new_resources.items():
         resources.remember(resource, resource_id)
+
+
+def _chunks(items: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _inherit_model(
@@ -139,15 +186,20 @@ def _inherit_model(
 
 def _summarize_traces(conn: sqlite3.Connection, trace_ids: list[str], seq: int) -> None:
     """Recompute the `traces` rows of these traces from all their spans (other processes' included)."""
-    spans_by_trace: dict[str, list[sqlite3.Row]] = {}
-    cursor = conn.execute(_TRACE_SPANS, (json.dumps(trace_ids),))
-    cursor.row_factory = sqlite3.Row
-    for span in cursor:
+    spans_by_trace: dict[str, list[dict[str, Any]]] = {}
+    (found,) = conn.execute(_TRACE_SPANS, (json.dumps(trace_ids),)).fetchone()
+    for values in json.loads(found):
+        span = dict(zip(_SUMMARY_COLUMNS, values, strict=True))
+        if span["cost_usd"] is not None:
+            span["cost_usd"] = float(span["cost_usd"])
         spans_by_trace.setdefault(span["trace_id"], []).append(span)
-    conn.executemany(_UPSERT_TRACE, [_summary(spans, seq) for spans in spans_by_trace.values()])
+    summaries = [_summary(spans, seq) for spans in spans_by_trace.values()]
+    for chunk in _chunks(summaries, _ROWS_PER_STATEMENT):
+        sql = _UPSERT_TRACES.format(rows=", ".join([_TRACE_PLACEHOLDERS] * len(chunk)))
+        conn.execute(sql, [value for summary in chunk for value in summary])
 
 
-def _summary(spans: list[sqlite3.Row], seq: int) -> tuple[object, ...]:
+def _summary(spans: list[dict[str, Any]], seq: int) -> tuple[object, ...]:
     # The root is the span without a parent (the earliest, if several; any earliest span if none).
     root = min(spans, key=lambda span: (span["parent_span_id"] is not None, span["start_ns"]))
     start = min(span["start_ns"] for span in spans)

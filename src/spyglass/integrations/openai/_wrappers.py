@@ -37,6 +37,21 @@ _SUPPRESS_HTTP_KEY = otel_context._SUPPRESS_HTTP_INSTRUMENTATION_KEY
 _rejects_stream_options: set[str] = set()
 
 
+# A client's base URL as text, by URL object: httpx's `str(URL)` rebuilds the text each time (5 µs).
+_url_texts: dict[int, tuple[object, str]] = {}
+
+
+def _url_text(url: object) -> str:
+    known = _url_texts.get(id(url))
+    if known is not None and known[0] is url:  # the very object (an id can be reused once it is freed)
+        return known[1]
+    text = str(url)
+    if len(_url_texts) >= 256:
+        _url_texts.clear()
+    _url_texts[id(url)] = (url, text)
+    return text
+
+
 def _error_type(exc: BaseException) -> str:
     code = getattr(exc, "code", None)
     if isinstance(code, str) and code:
@@ -111,7 +126,7 @@ class Call:
         self.limit = settings.max_attribute_length
         self.injected_usage = False
         self.path = path = options.url
-        self.base_url = base_url = str(client.base_url)
+        self.base_url = base_url = _url_text(client.base_url)
         self.provider, address, port = server_of(base_url)
         headers = options.headers
         self.raw = headers.get(_RAW_RESPONSE_HEADER) if isinstance(headers, dict) else None
