@@ -213,9 +213,20 @@ def _sync_call(client: Any, case: str) -> None:
 Timings = dict[str, list[int]]  # "on", "off", "on_cpu", "off_cpu": per-call durations in ns
 
 
-def worker(case: str, switch: Callable[[bool], None], calls: int, warmup: int, block: int = 20) -> Timings:
+def worker(
+    case: str,
+    switch: Callable[[bool], None],
+    calls: int,
+    warmup: int,
+    block: int = 20,
+    *,
+    alternate: bool = True,
+) -> Timings:
     """Time `calls` calls instrumented and `calls` not, in blocks of `block` calls switched on and off by
-    `switch`, after `warmup` calls each way. Run in a fresh process; returns wall and CPU durations in ns."""
+    `switch`, after `warmup` calls each way. Run in a fresh process; returns wall and CPU durations in ns.
+
+    `alternate=False` is for an instrumentation that cannot be switched off cleanly: every uninstrumented
+    block comes first, then it is switched on once for the instrumented blocks."""
     import asyncio
 
     import openai
@@ -225,11 +236,16 @@ def worker(case: str, switch: Callable[[bool], None], calls: int, warmup: int, b
     httpx = _transport_module()
     handler = _handler(httpx)
     timings: Timings = {"on": [], "off": [], "on_cpu": [], "off_cpu": []}
-    blocks = 2 * -(-(warmup + calls) // block)  # each way, rounded up to whole blocks
-    warmup_blocks = 2 * -(-warmup // block)
+    per_way = -(-(warmup + calls) // block)  # blocks each way, rounded up
+    blocks = 2 * per_way
+    warmup_blocks = -(-warmup // block)  # each way
+
+    def is_on(index: int) -> bool:
+        return index % 2 == 1 if alternate else index >= per_way
 
     def record(index: int, on: bool, wall: int, cpu: int) -> None:
-        if index >= warmup_blocks:
+        nth = index // 2 if alternate else index - (per_way if on else 0)  # this way's block number
+        if nth >= warmup_blocks:
             timings["on" if on else "off"].append(wall)
             timings["on_cpu" if on else "off_cpu"].append(cpu)
 
@@ -243,7 +259,7 @@ def worker(case: str, switch: Callable[[bool], None], calls: int, warmup: int, b
                 http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
             )
             for index in range(blocks):
-                on = index % 2 == 1
+                on = is_on(index)
                 switch(on)
                 for _ in range(block):
                     start, cpu = time.perf_counter_ns(), time.thread_time_ns()
@@ -259,7 +275,7 @@ def worker(case: str, switch: Callable[[bool], None], calls: int, warmup: int, b
             http_client=httpx.Client(transport=httpx.MockTransport(handler)),
         )
         for index in range(blocks):
-            on = index % 2 == 1
+            on = is_on(index)
             switch(on)
             for _ in range(block):
                 start, cpu = time.perf_counter_ns(), time.thread_time_ns()
