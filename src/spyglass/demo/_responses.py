@@ -140,8 +140,9 @@ def _plan(body: Body) -> _Plan:
         return _Plan(reasoning_item, message_id, None, call, incomplete=False)
     text = _answer_text(body, items, last)
     limit = body.get("max_output_tokens")
-    incomplete = isinstance(limit, int) and count_tokens(text) > limit
-    if isinstance(limit, int) and incomplete:
+    incomplete = False
+    if isinstance(limit, int) and count_tokens(text) > limit:
+        incomplete = True
         text = truncate_tokens(text, limit)
     return _Plan(reasoning_item, message_id, text, None, incomplete)
 

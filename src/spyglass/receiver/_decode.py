@@ -86,12 +86,6 @@ def parse_json_message(
     return request
 
 
-def readable_spans(request: ExportTraceServiceRequest) -> list[ReadableSpan]:
-    """Every span of the request, with its resource, scope, attributes, events, links and status, and the
-    conversation attributes `normalize()` finds in other instrumentations' shapes."""
-    return [with_conversation(span) for span in decoded_spans(request)]
-
-
 def with_conversation(span: ReadableSpan, more_events: Sequence[Event] = ()) -> ReadableSpan:
     """`span` as decoded, plus `more_events` (log records joined to it), plus what `normalize()` adds.
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, TypeVar
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from spyglass.store._rows import SPAN_COLUMNS, SpanRow
 
-_T = TypeVar("_T")
 _UPDATABLE = [column for column in SPAN_COLUMNS if column not in ("trace_id", "span_id")]
 # A pending row never replaces a row that has already ended (e.g. a final row written by an earlier batch),
 # and a span sent again is ignored, unless the new copy carries more events: the OTLP receiver writes a span
@@ -145,15 +144,10 @@ def write_batch(conn: sqlite3.Connection, rows: Sequence[SpanRow], resources: Re
             if row.linked_span is not None:
                 _inherit_model(conn, row, row.linked_span, batch_models)
             params.append((*(row.values[column] for column in SPAN_COLUMNS), resource_id))
-        for chunk in _chunks(params, _ROWS_PER_STATEMENT):
-            sql = _UPSERT_SPANS.format(rows=", ".join([_ROW_PLACEHOLDERS] * len(chunk)))
-            conn.execute(sql, [value for row in chunk for value in row])
+        _execute_rows(conn, _UPSERT_SPANS, _ROW_PLACEHOLDERS, params)
         # The last text of a span written twice in the batch (pending then final, or a richer copy) wins.
         texts = {row.key: row.search_text for row in rows if row.search_text}
-        for chunk in _chunks([(text, *key) for key, text in texts.items()], _ROWS_PER_STATEMENT):
-            conn.execute(
-                _INSERT_FTS.format(rows=", ".join(["(?, ?, ?)"] * len(chunk))), [v for t in chunk for v in t]
-            )
+        _execute_rows(conn, _INSERT_FTS, "(?, ?, ?)", [(text, *key) for key, text in texts.items()])
         _summarize_traces(conn, list(dict.fromkeys(row.values["trace_id"] for row in rows)), seq)
         conn.execute("COMMIT")
     except BaseException:
@@ -164,9 +158,15 @@ def write_batch(conn: sqlite3.Connection, rows: Sequence[SpanRow], resources: Re
         resources.remember(resource, resource_id)
 
 
-def _chunks(items: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def _execute_rows(
+    conn: sqlite3.Connection, sql: str, placeholders: str, rows: Sequence[tuple[object, ...]]
+) -> None:
+    """Run `sql`, whose `{rows}` stands for a VALUES list, with `rows`, at most `_ROWS_PER_STATEMENT` a go."""
+    for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+        chunk = rows[start : start + _ROWS_PER_STATEMENT]
+        conn.execute(
+            sql.format(rows=", ".join([placeholders] * len(chunk))), [v for row in chunk for v in row]
+        )
 
 
 def _inherit_model(
@@ -194,9 +194,7 @@ def _summarize_traces(conn: sqlite3.Connection, trace_ids: list[str], seq: int) 
             span["cost_usd"] = float(span["cost_usd"])
         spans_by_trace.setdefault(span["trace_id"], []).append(span)
     summaries = [_summary(spans, seq) for spans in spans_by_trace.values()]
-    for chunk in _chunks(summaries, _ROWS_PER_STATEMENT):
-        sql = _UPSERT_TRACES.format(rows=", ".join([_TRACE_PLACEHOLDERS] * len(chunk)))
-        conn.execute(sql, [value for summary in chunk for value in summary])
+    _execute_rows(conn, _UPSERT_TRACES, _TRACE_PLACEHOLDERS, summaries)
 
 
 def _summary(spans: list[dict[str, Any]], seq: int) -> tuple[object, ...]:
