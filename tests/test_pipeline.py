@@ -17,7 +17,13 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from spyglass._pipeline import BackgroundSpanProcessor, SpanPipeline
+from spyglass._pipeline import (
+    BackgroundSpanProcessor,
+    SpanPipeline,
+    complete,
+    defer_attributes,
+    defer_end_attributes,
+)
 from spyglass.demo.server import DemoServer
 
 sys.path.insert(0, str(Path(__file__).parent / "otlp"))
@@ -40,7 +46,7 @@ def test_a_blocked_sink_drops_and_counts_and_never_blocks_the_caller() -> None:
     console_like = BackgroundSpanProcessor(
         [blocked], name="test-blocked", max_spans=10, snapshot_starts=False
     )
-    pipeline = SpanPipeline([console_like, SimpleSpanProcessor(exporter)], scrub=None)
+    pipeline = SpanPipeline([console_like, SimpleSpanProcessor(exporter)], prepare=None)
     provider = TracerProvider(shutdown_on_exit=False)
     provider.add_span_processor(pipeline)
     tracer = provider.get_tracer("test")
@@ -53,7 +59,8 @@ def test_a_blocked_sink_drops_and_counts_and_never_blocks_the_caller() -> None:
     assert dropped["_Blocking"] >= 150  # starts and ends beyond its queue of 10
     blocked.release.set()
     pipeline.shutdown(5)
-    assert blocked.ended == [f"span {index}" for index in range(len(blocked.ended))]  # order kept
+    indexes = [int(name.split()[1]) for name in blocked.ended]
+    assert indexes and indexes == sorted(indexes)  # what it got came in the order the spans ended
 
 
 def test_the_pipeline_queue_is_bounded_in_bytes() -> None:
@@ -77,7 +84,7 @@ def test_a_processor_raising_systemexit_is_contained() -> None:
             raise SystemExit(1)  # what Rich does when stdout is a closed pipe
 
     exporter = InMemorySpanExporter()
-    pipeline = SpanPipeline([Exiting(), SimpleSpanProcessor(exporter)], scrub=None)
+    pipeline = SpanPipeline([Exiting(), SimpleSpanProcessor(exporter)], prepare=None)
     provider = TracerProvider(shutdown_on_exit=False)
     provider.add_span_processor(pipeline)
     for _ in range(3):
@@ -211,3 +218,58 @@ def test_exit_is_bounded_with_a_hanging_otlp_endpoint(tmp_path: Path, hanging_en
     assert flush_line.split()[2] == "False"  # and says the endpoint did not take everything
     end = float(next(line for line in run.stderr.splitlines() if line.startswith("END")).split()[1])
     assert exited - end < 3.0  # exit waits 1 s for the sinks, then the interpreter stops
+
+
+def test_attributes_deferred_to_the_pipeline_thread_reach_every_sink() -> None:
+    """The caller's thread leaves the request's and the response's attributes to the pipeline thread: the
+    start seen by the sinks already has the request's, the end has everything; the span's own win over the
+    request's, the response's over both."""
+
+    class Starts(SpanProcessor):
+        def __init__(self) -> None:
+            self.started: list[dict[str, object]] = []
+
+        def on_start(self, span: ReadableSpan, parent_context: object = None) -> None:  # type: ignore[override]
+            self.started.append(dict(span.attributes or {}))
+
+    starts, exporter = Starts(), InMemorySpanExporter()
+    pipeline = SpanPipeline([starts, SimpleSpanProcessor(exporter)], prepare=complete)
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(pipeline)
+    caller = threading.get_ident()
+    threads: list[int] = []
+
+    def request() -> dict[str, object]:
+        threads.append(threading.get_ident())
+        return {"gen_ai.request.model": "gpt-4o", "shared": "from the request"}
+
+    span = provider.get_tracer("test").start_span("chat gpt-4o", attributes={"own": 1})
+    defer_attributes(span, request)
+    span.set_attribute("shared", "set by the caller")
+    defer_end_attributes(span, lambda: {"gen_ai.response.model": "gpt-4o-2024", "own": 2})
+    span.end()
+    assert pipeline.force_flush(5_000)
+    [ended] = exporter.get_finished_spans()
+    assert dict(ended.attributes or {}) == {
+        "gen_ai.request.model": "gpt-4o",
+        "shared": "set by the caller",
+        "own": 2,
+        "gen_ai.response.model": "gpt-4o-2024",
+    }
+    assert starts.started == [{"gen_ai.request.model": "gpt-4o", "shared": "from the request", "own": 1}]
+    assert threads and caller not in threads
+    pipeline.shutdown(5)
+
+
+def test_a_failing_deferred_source_costs_only_its_own_attributes() -> None:
+    exporter = InMemorySpanExporter()
+    pipeline = SpanPipeline([SimpleSpanProcessor(exporter)], prepare=complete)
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(pipeline)
+    span = provider.get_tracer("test").start_span("x", attributes={"kept": True})
+    defer_attributes(span, lambda: 1 / 0)  # type: ignore[arg-type,return-value]
+    span.end()
+    assert pipeline.force_flush(5_000)
+    [ended] = exporter.get_finished_spans()
+    assert dict(ended.attributes or {}) == {"kept": True}
+    pipeline.shutdown(5)

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from opentelemetry.util.types import Attributes
 from . import _otel_env as otel_env
 from ._errors import ConfigError, log_internal_error
 from ._otel_env import sdk_disabled
-from ._pipeline import EXIT_TIMEOUT, BackgroundSpanProcessor, SpanPipeline, call_all, snapshot
+from ._pipeline import EXIT_TIMEOUT, BackgroundSpanProcessor, SpanPipeline, call_all, complete, snapshot
 from ._scrubbing import Scrubber, ScrubbingOptions, ScrubbingSpanProcessor
 from .exporters.otlp import bounded_metric_reader, otlp_metric_readers, otlp_span_processors
 from .version import __version__
@@ -175,9 +175,7 @@ def configure(
         *_otlp_sinks(otlp_endpoint, otlp_headers, otlp_protocol, settings.capture_content and otlp_content),
     ]
     pipeline = SpanPipeline(
-        sinks,
-        scrub=scrubbing_processor.scrub_span if scrubbing_processor is not None else None,
-        app_processors=additional_span_processors,
+        sinks, prepare=_preparer(scrubbing_processor), app_processors=additional_span_processors
     )
     if app_provider is not None:
         _join(app_provider, meter_provider, settings, pipeline, scrubbing_processor, metric_readers)
@@ -207,6 +205,19 @@ def configure(
     )
     if set_global_providers:
         _install_global_proxies()
+
+
+def _preparer(scrubbing: ScrubbingSpanProcessor | None) -> Callable[[ReadableSpan, bool], None]:
+    """What the pipeline thread does to each span before any sink sees it: compute the attributes the caller's
+    thread left to it, then scrub."""
+    if scrubbing is None:
+        return complete
+
+    def prepare(span: ReadableSpan, started: bool) -> None:
+        complete(span, started)
+        scrubbing.scrub_span(span, started)
+
+    return prepare
 
 
 def _install(
@@ -286,13 +297,16 @@ class _JoinedProcessor(SpanProcessor):
             pipeline.on_start(span, parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
-        scrubbing = STATE.scrubbing
         scope = span.instrumentation_scope
-        if scrubbing is not None and scope is not None and scope.name == INSTRUMENTATION_NAME:
+        if scope is not None and scope.name == INSTRUMENTATION_NAME:
             try:
-                scrubbing.scrub_span(span, False)
+                # The application's exporters come next, on this thread: they get the whole span, scrubbed.
+                complete(span, False)
+                scrubbing = STATE.scrubbing
+                if scrubbing is not None:
+                    scrubbing.scrub_span(span, False)
             except Exception:
-                log_internal_error("scrubbing in the application's provider")
+                log_internal_error("spyglass spans in the application's provider")
         pipeline = STATE.pipeline
         if pipeline is not None:
             pipeline.on_end(span)

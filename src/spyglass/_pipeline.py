@@ -325,7 +325,7 @@ class SpanPipeline(SpanProcessor):
         self,
         sinks: Sequence[SpanProcessor],
         *,
-        scrub: Callable[[ReadableSpan, bool], None] | None,
+        prepare: Callable[[ReadableSpan, bool], None] | None,
         app_processors: Sequence[SpanProcessor] = (),
         max_spans: int = DEFAULT_MAX_SPANS,
         max_bytes: int = DEFAULT_MAX_BYTES,
@@ -335,7 +335,7 @@ class SpanPipeline(SpanProcessor):
         self.background = BackgroundSpanProcessor(
             [*self.sinks, *(_EndOnly(p) for p in self.app_processors)],
             name="spyglass-pipeline",
-            prepare=scrub,
+            prepare=prepare,
             max_spans=max_spans,
             max_bytes=max_bytes,
         )
@@ -378,3 +378,83 @@ class SpanPipeline(SpanProcessor):
                 if isinstance(drops, int):
                     counts[name] = counts.get(name, 0) + drops
         return counts
+
+
+# --- attributes computed off the caller's thread ------------------------------------------------------------
+
+AttributeSource = Callable[[], Mapping[str, Any]]
+
+
+class _Deferred:
+    __slots__ = ("at_end", "at_start", "start_attributes")
+
+    def __init__(self, at_start: AttributeSource | None) -> None:
+        self.at_start = at_start
+        self.at_end: AttributeSource | None = None
+        self.start_attributes: Mapping[str, Any] | None = None
+
+    def started(self) -> Mapping[str, Any]:
+        if self.start_attributes is None:
+            source, self.at_start = self.at_start, None
+            self.start_attributes = _computed(source) if source is not None else {}
+        return self.start_attributes
+
+
+_MAX_DEFERRED = 50_000  # spans whose attributes wait to be computed; past it the oldest are forgotten
+_deferred: dict[int, _Deferred] = {}
+
+
+def defer_attributes(span: Any, at_start: AttributeSource | None) -> None:
+    """Have `at_start()` compute the rest of a just-started span's attributes where the span is processed,
+    off the caller's thread. The caller keeps what `at_start` reads unchanged (copy what it may mutate)."""
+    context = span.get_span_context()
+    if not span.is_recording():
+        return
+    if len(_deferred) >= _MAX_DEFERRED:
+        _deferred.pop(next(iter(_deferred)), None)
+    _deferred[context.span_id] = _Deferred(at_start)
+
+
+def defer_end_attributes(span: Any, at_end: AttributeSource) -> None:
+    """Have `at_end()` compute the attributes a span ends with (its response) off the caller's thread."""
+    deferred = _deferred.get(span.get_span_context().span_id)
+    if deferred is None and span.is_recording():
+        deferred = _deferred[span.get_span_context().span_id] = _Deferred(None)
+    if deferred is not None:
+        deferred.at_end = at_end
+
+
+def complete(span: ReadableSpan, started: bool) -> None:
+    """Add a span's deferred attributes to it, in place: the request's at its start, everything at its end.
+
+    The span's own attributes (set on the caller's thread) win over the request's; the response's over both.
+    """
+    context = span.context
+    if context is None:
+        return
+    deferred = _deferred.get(context.span_id) if started else _deferred.pop(context.span_id, None)
+    if deferred is None:
+        return
+    extra = dict(deferred.started())
+    if not started and deferred.at_end is not None:
+        own = _raw_attributes(span)
+        extra.update(own)
+        extra.update(_computed(deferred.at_end))
+        _set_attributes(span, extra)
+    elif extra:
+        extra.update(_raw_attributes(span))
+        _set_attributes(span, extra)
+
+
+def _computed(source: AttributeSource) -> Mapping[str, Any]:
+    try:
+        return source()
+    except Exception:
+        log_internal_error("deferred span attributes")
+        return {}
+
+
+def _set_attributes(span: ReadableSpan, attributes: dict[str, Any]) -> None:
+    from opentelemetry.attributes import BoundedAttributes
+
+    span._attributes = BoundedAttributes(attributes=attributes, immutable=True, max_value_len=None)
