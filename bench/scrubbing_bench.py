@@ -23,11 +23,12 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, TracerProvider
 
 from spyglass._scrubbing import Scrubber, ScrubbingOptions, ScrubbingSpanProcessor
 
-WORDS = (
+TEXT = (
     "the report shows revenue grew in the third quarter while costs held steady across regions and the "
     "team expects a similar trend next year if the new product line ships on time; please summarise it "
     "for the board, with figures: north 12%, south 7%, east 3% and west 9%."
-).split()
+)
+WORDS = TEXT.split()
 
 STACKTRACE = "".join(
     f'  File "/srv/app/pipeline/step_{i}.py", line {40 + i}, in run\n    result = client.chat.completions'
