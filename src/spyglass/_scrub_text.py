@@ -34,20 +34,9 @@ _VALUE_PATTERNS = (
     r"\bAIza[0-9A-Za-z\-_]{35}",  # Google API key
     r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}",  # JWT
 )
-# Every value pattern contains one of these (lowered) literals: text without any cannot match them.
-_VALUE_TRIGGERS = (
-    "sk-",
-    "bearer",
-    "akia",
-    "ghp_",
-    "gho_",
-    "ghu_",
-    "ghs_",
-    "ghr_",
-    "github_pat_",
-    "xox",
-    "aiza",
-)
+# Every value pattern contains one of these literals (or `gh?_`): text without any cannot match them.
+_VALUE_TRIGGERS = ("sk-", "earer", "EARER", "AKIA", "github_pat_", "xox", "AIza", "eyJ")
+_GITHUB_TRIGGER = re.compile(r"gh[pousr]_")
 
 # Words of a pair's name that make its value a secret, beyond the attribute-name words: names *end* with
 # them (`OPENAI_API_KEY`, `STRIPE_SECRET_KEY`), so `token_count: 5` is not one.
@@ -94,6 +83,7 @@ _NAME_SEPARATORS = re.compile(r"[\s.\-]+")
 _PROSE_VALUE = re.compile(r"""(?P<quote>["'`])(?P<quoted>[^"'`\n]{1,200})(?P=quote)|(?P<bare>[^\s"'`<>]+)""")
 _LOOKS_SECRET = re.compile(r"[0-9!@#$%^&*_+=/\\~|]|.[A-Z]")
 _MIN_BARE_VALUE = 3
+_VALUES, _LITERALS, _PAIRS, _PROSE, _EXTRA = 1, 2, 4, 8, 16  # the exact rules `scrub` runs
 
 
 def normalized_name(name: str) -> str:
@@ -138,42 +128,48 @@ class TextScrubber:
 
     def may_hold_secret(self, text: str, literals: tuple[str, ...] = ()) -> bool:
         """A cheap test that nearly every text fails; when it passes, `scrub` looks closely."""
+        return bool(self._rules_to_run(text, literals))
+
+    def _rules_to_run(self, text: str, literals: tuple[str, ...]) -> int:
+        """Which exact rules may find something in `text` (flags); 0 for nearly every text."""
+        rules = 0
+        if any(trigger in text for trigger in _VALUE_TRIGGERS) or _GITHUB_TRIGGER.search(text):
+            rules |= _VALUES
+        if any(literal in text for literal in literals):
+            rules |= _LITERALS
         lowered = text.lower()
-        for trigger in _VALUE_TRIGGERS:
-            if trigger in lowered:
-                return True
-        if "eyJ" in text:
-            return True
-        for literal in literals:
-            if literal in text:
-                return True
-        if ":" in text or "=" in text:
+        has_separator = ":" in text or "=" in text
+        if has_separator or " is " in lowered or " was " in lowered:
             backwards = lowered[::-1]
-            if any(p.search(backwards) for p in self._reversed_pair):
-                return True
+            if has_separator and any(p.search(backwards) for p in self._reversed_pair):
+                rules |= _PAIRS
             if any(p.search(backwards) for p in self._reversed_prose):
-                return True
-        elif " is " in lowered or " was " in lowered:
-            backwards = lowered[::-1]
-            if any(p.search(backwards) for p in self._reversed_prose):
-                return True
-        return any(pattern.search(text) for pattern in self._extra)
+                rules |= _PROSE
+        if any(pattern.search(text) for pattern in self._extra):
+            rules |= _EXTRA
+        return rules
 
     def scrub(self, text: str, literals: tuple[str, ...] = ()) -> str:
         """`text` with every secret in it replaced; `text` itself when it holds none.
 
         `literals` are exact strings to redact as well (the clients' own credentials).
         """
-        if not self.may_hold_secret(text, literals):
+        rules = self._rules_to_run(text, literals)
+        if not rules:
             return text
-        for literal in literals:
-            if literal in text:
+        if rules & _LITERALS:
+            for literal in literals:
                 text = text.replace(literal, REDACTED)
-        text = self._values.sub(REDACTED, text)
-        text = self._scrub_pairs(text)
-        text = self._scrub_prose(text)
-        for pattern in self._extra:
-            text = pattern.sub(_nonempty_redaction, text)
+        # Pairs first: a value pattern may swallow a pair's name (`Bearer\tAPI_KEY=...` is one token).
+        if rules & _PAIRS:
+            text = self._scrub_pairs(text)
+        if rules & _VALUES:
+            text = self._values.sub(REDACTED, text)
+        if rules & _PROSE:
+            text = self._scrub_prose(text)
+        if rules & _EXTRA:
+            for pattern in self._extra:
+                text = pattern.sub(_nonempty_redaction, text)
         return text
 
     def is_secret_name(self, name: str, *, in_query: bool = False) -> bool:
@@ -204,14 +200,15 @@ class TextScrubber:
             span = _value_span(text, match.end(), quote)
             if span is None:
                 continue
-            value_start, value_end, wrap = span
+            value_start, value_end, wrap, bare = span
             value = text[value_start:value_end]
-            if value.startswith((REDACTED, "[REDACTED:", SCRUBBING_FAILED)):
-                position = value_end
+            if value_start < done or value.startswith((REDACTED, "[REDACTED:", SCRUBBING_FAILED)):
                 continue
             pieces.append(text[done:value_start])
             pieces.append(f"{wrap}{REDACTED}{wrap}")
-            done = position = value_end
+            done = value_end
+            # A bare value may hold the name of the next pair (`password= api-key: ...`): look inside it.
+            position = value_start if bare else value_end
         if not pieces:
             return text
         pieces.append(text[done:])
@@ -242,8 +239,9 @@ class TextScrubber:
         return "".join(pieces)
 
 
-def _value_span(text: str, start: int, name_quote: str) -> tuple[int, int, str] | None:
-    """Where the value of a pair starting at `start` is: `(start, end, quote to wrap the redaction in)`.
+def _value_span(text: str, start: int, name_quote: str) -> tuple[int, int, str, bool] | None:
+    """Where the value of a pair starting at `start` is: `(start, end, quote to wrap the redaction in,
+    whether it is bare)`.
 
     A quoted value ends at the first quote of the same depth of escaping: at depth n (a quote written with
     2**n - 1 backslashes), a closing quote has a backslash run of length b with b % 2**(n+1) == 2**n - 1.
@@ -258,13 +256,13 @@ def _value_span(text: str, start: int, name_quote: str) -> tuple[int, int, str] 
         for closing in _QUOTE_RUN.finditer(text, opening.end()):
             if closing.group(2) == quote_char and len(closing.group(1)) % period == backslashes:
                 end = closing.start() + len(closing.group(1)) - backslashes
-                return (opening.end(), end, "") if end > opening.end() else None
-        return opening.end(), len(text), ""  # never closed: everything after it may be the secret
+                return (opening.end(), end, "", False) if end > opening.end() else None
+        return opening.end(), len(text), "", False  # never closed: everything after it may be the secret
     bare = _BARE_VALUE.match(text, start)
     if bare is None or bare.end() - start < _MIN_BARE_VALUE:
         return None
     # A bare value after a quoted name is JSON (a number, null...): quote the redaction to keep it JSON.
-    return start, bare.end(), name_quote
+    return start, bare.end(), name_quote, True
 
 
 def _nonempty_redaction(match: re.Match[str]) -> str:
