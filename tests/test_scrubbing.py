@@ -287,3 +287,14 @@ def test_bad_options_are_refused_naming_the_argument(arguments, named):
 def test_patterns_may_be_compiled_and_one_pattern_redacts_only_its_matches():
     scrubber = Scrubber(ScrubbingOptions(extra_patterns=[re.compile(r"abc")]))
     assert scrubber.scrub_text("a b c abc") == "a b c [REDACTED]"
+
+
+def test_extra_key_words_count_in_pairs_and_prose():
+    scrubber = Scrubber(ScrubbingOptions(extra_key_words=["pin"]))
+    assert (
+        scrubber.scrub_text("PIN=8642 and my pin is 1357, ok")
+        == "PIN=[REDACTED] and my pin is [REDACTED], ok"
+    )
+    assert scrubber.scrub_text("/cards?sv=1&signature=AbCdEf123") == "/cards?sv=1&signature=[REDACTED]"
+    assert scrubber.scrub_text("my password is Correct") == "my password is Correct"  # a word, not a secret
+    assert scrubber.scrub_text("my password is corRect") == "my password is [REDACTED]"
