@@ -298,3 +298,30 @@ def test_extra_key_words_count_in_pairs_and_prose():
     assert scrubber.scrub_text("/cards?sv=1&signature=AbCdEf123") == "/cards?sv=1&signature=[REDACTED]"
     assert scrubber.scrub_text("my password is Correct") == "my password is Correct"  # a word, not a secret
     assert scrubber.scrub_text("my password is corRect") == "my password is [REDACTED]"
+
+
+def test_scrub_span_returns_a_scrubbed_copy_and_leaves_the_span_alone():
+    from opentelemetry.sdk.trace import Event, ReadableSpan
+    from opentelemetry.trace import Status, StatusCode
+
+    scrubber = Scrubber(ScrubbingOptions())
+    clean = ReadableSpan(name="ok", attributes={"a": "plain"}, status=Status(StatusCode.OK))
+    assert scrubber.scrub_span(clean) is clean
+    started = ReadableSpan(name=f"job {OPENAI_KEY}", attributes={"password": PASSWORD, "n": 3})
+    copy = scrubber.scrub_span(started)
+    assert (copy.name, dict(copy.attributes)) == (
+        "job [REDACTED]",
+        {"password": "[REDACTED: password]", "n": 3},
+    )
+    assert started.name == f"job {OPENAI_KEY}"  # a snapshot's owner may still need it
+    ended = ReadableSpan(
+        name="call",
+        attributes={"x": 1},
+        events=[Event("exception", {"exception.message": f"bad {BEARER}"})],
+        status=Status(StatusCode.ERROR, f"AuthenticationError: key {OPENAI_KEY}"),
+        end_time=2,
+    )
+    copy = scrubber.scrub_span(ended)
+    assert dict(copy.events[0].attributes) == {"exception.message": "bad [REDACTED]"}
+    assert copy.status.description == "AuthenticationError: key [REDACTED]"
+    assert (copy.end_time, copy.status.status_code) == (2, StatusCode.ERROR)

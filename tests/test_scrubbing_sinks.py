@@ -3,6 +3,7 @@ console, the OTLP requests; the client's own credentials included, whatever the 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -244,3 +245,17 @@ def test_one_program_planting_every_form_leaks_nothing_to_any_sink(tmp_path, ser
     spans = {span.name: span for span in sinks.finished()}
     assert "[REDACTED]" in str(spans["chat gpt-4o"].attributes["gen_ai.input.messages"])
     json.loads(str(spans["chat gpt-4o"].attributes["gen_ai.input.messages"]))  # still JSON
+
+
+def test_an_async_clients_key_echoed_by_the_server_reaches_no_sink(tmp_path, server: DemoServer):
+    async def call() -> None:
+        async with openai.AsyncOpenAI(api_key=PLAIN_KEY, base_url=server.base_url, max_retries=0) as client:
+            with spyglass.instrument_openai(client), pytest.raises(openai.AuthenticationError):
+                await client.chat.completions.create(
+                    model="echo-credentials", messages=[{"role": "user", "content": "hi"}]
+                )
+
+    with all_sinks(tmp_path) as sinks:
+        asyncio.run(call())
+    assert_absent(sinks.everything(), [PLAIN_KEY])
+    assert "[REDACTED]" in (sinks.finished()[0].status.description or "")
