@@ -325,3 +325,31 @@ def test_scrub_span_returns_a_scrubbed_copy_and_leaves_the_span_alone():
     assert dict(copy.events[0].attributes) == {"exception.message": "bad [REDACTED]"}
     assert copy.status.description == "AuthenticationError: key [REDACTED]"
     assert (copy.end_time, copy.status.status_code) == (2, StatusCode.ERROR)
+
+
+def test_bytes_mappings_and_nested_values_are_scrubbed_too():
+    from opentelemetry import trace
+
+    with capture_spans() as captured, spyglass.span("holder"):
+        live = trace.get_current_span()
+        live.set_attribute("raw", f"key={OPENAI_KEY}".encode())
+        live.set_attribute(
+            "config", {"db": {"password": PASSWORD, "port": 5432}, "notes": [f"use {GITHUB}", 3]}
+        )
+        live.set_attribute("counts", (1, 2, 3))
+        live.set_attribute("words", ("plain", "text"))
+    attributes = captured.finished()[0].attributes
+    assert attributes["raw"] == b"key=[REDACTED]"
+    assert attributes["config"] == {
+        "db": {"password": "[REDACTED: password]", "port": 5432},
+        "notes": ("use [REDACTED]", 3),
+    }
+    assert attributes["counts"] == (1, 2, 3)
+    assert attributes["words"] == ("plain", "text")
+
+
+def test_a_callback_is_asked_only_about_values_that_need_scrubbing():
+    asked = []
+    scrubber = Scrubber(ScrubbingOptions(callback=lambda match: asked.append(match.key)))
+    assert scrubber.scrub_attributes({"words": ["plain", "text"], "n": 1, "nested": {"a": ["b"]}}) is None
+    assert asked == []

@@ -73,6 +73,8 @@ attribute_values = st.one_of(
     st.floats(allow_nan=True),
     st.booleans(),
     st.lists(st.one_of(surroundings, st.integers()), max_size=4).map(tuple),
+    st.binary(max_size=20),
+    st.dictionaries(surroundings, st.one_of(surroundings, st.integers(), st.binary(max_size=8)), max_size=3),
 )
 
 
@@ -87,6 +89,8 @@ def test_any_span_is_scrubbed_without_raising_and_keeps_no_planted_secret(
     name, attributes, event, description, value
 ):
     attributes["planted"] = f"OPENAI_API_KEY={value}"
+    attributes["planted bytes"] = f"x-api-key: {value}".encode()
+    attributes["planted mapping"] = {"deep": [{"password": value}]}
     span = ReadableSpan(
         name=f"{name} sk-proj-{value}",
         attributes=attributes,

@@ -75,6 +75,7 @@ DEFAULT_KEY_WORDS = (
 
 _ATTRIBUTE_VALUE_TYPES = (str, bool, int, float)
 _UNSEEN = object()
+_MAX_DEPTH = 32
 
 
 @dataclass(frozen=True)
@@ -207,13 +208,32 @@ class Scrubber:
         reason = self._key_reason(key)
         if reason is not None:
             return f"[REDACTED: {reason}]", reason
-        if isinstance(value, str):
-            new: Any = self._text.scrub(value, literals)
-        elif isinstance(value, tuple | list) and any(isinstance(v, str) for v in value):
-            new = tuple(self._text.scrub(v, literals) if isinstance(v, str) else v for v in value)
-        else:
-            return value, None
+        new = self._scrub_any(value, literals, 0)
         return (new, "pattern") if new != value else (value, None)
+
+    def _scrub_any(self, value: Any, literals: tuple[str, ...], depth: int) -> Any:
+        """Any attribute value the SDK accepts: text, bytes, sequences and mappings of them, at any depth."""
+        if isinstance(value, str):
+            return self._text.scrub(value, literals)
+        if isinstance(value, bool | int | float) or value is None:
+            return value
+        if depth > _MAX_DEPTH:
+            return SCRUBBING_FAILED  # deeper than any real attribute: not worth the risk
+        if isinstance(value, bytes):
+            text = value.decode("utf-8", "surrogateescape")
+            clean = self._text.scrub(text, literals)
+            return value if clean == text else clean.encode("utf-8", "surrogateescape")
+        if isinstance(value, Mapping):
+            return {
+                k: f"[REDACTED: {reason}]"
+                if isinstance(k, str) and (reason := self._key_reason(k)) is not None
+                else self._scrub_any(v, literals, depth + 1)
+                for k, v in value.items()
+            }
+        if isinstance(value, tuple | list):
+            items = [self._scrub_any(v, literals, depth + 1) for v in value]
+            return items if isinstance(value, list) else tuple(items)
+        return SCRUBBING_FAILED  # not an attribute value: nothing known about what it shows
 
     def _ask_callback(self, key: str, value: Any, reason: str, redacted: Any) -> Any:
         assert self._callback is not None
@@ -280,9 +300,13 @@ class Scrubber:
             if kind is str:
                 texts.append(value)
             elif kind is tuple or kind is list:
-                texts.extend(v for v in value if type(v) is str)
-            elif isinstance(value, str):  # a str subclass
-                texts.append(str(value))
+                for item in value:
+                    if type(item) is str:
+                        texts.append(item)
+                    elif not isinstance(item, bool | int | float):
+                        return True  # bytes, mappings, nesting: rare, looked at closely
+            elif kind is not int and kind is not float and kind is not bool:
+                return True  # a str subclass, bytes, a mapping...
         return bool(texts) and self._text.may_hold_secret("\x00".join(texts), literals)
 
     def _scrub_events(self, events: Sequence[Event], literals: tuple[str, ...]) -> list[Event] | None:
@@ -332,14 +356,16 @@ def failed_parts(parts: SpanParts) -> SpanParts:
 
 
 def _failed_attributes(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
-    failed: dict[str, Any] = {}
-    for key, value in (attributes or {}).items():
-        if isinstance(value, str):
-            value = SCRUBBING_FAILED
-        elif isinstance(value, tuple | list):
-            value = tuple(SCRUBBING_FAILED if isinstance(v, str) else v for v in value)
-        failed[key] = value
-    return failed
+    return {key: _failed_value(value) for key, value in (attributes or {}).items()}
+
+
+def _failed_value(value: Any) -> Any:
+    """Numbers and booleans kept, anything that may show text replaced by the marker."""
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    if isinstance(value, tuple | list):
+        return tuple(v if isinstance(v, bool | int | float) else SCRUBBING_FAILED for v in value)
+    return SCRUBBING_FAILED
 
 
 def _is_attribute_value(value: Any) -> bool:
