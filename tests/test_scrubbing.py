@@ -173,3 +173,183 @@ def test_scrubbing_never_raises_and_keeps_text_without_secrets_shaped_values(tex
     assert isinstance(scrubbed, str)
     if not re.search(r"(?i)sk-|bearer|akia|gh[pousr]_|github_pat|xox|aiza|eyj|[:=]", text):
         assert scrubbed == text
+
+
+# --- every form docs/configuration.md lists, and what must be kept -------------------------------------
+
+AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+SLACK = "xoxb-123456789012-abcdefghijkl"
+GOOGLE = "AIzaSyA1234567890abcdefghijklmnopqrstuv"
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        # credential-shaped values, anywhere in text
+        (f"my key is {OPENAI_KEY}, thanks", OPENAI_KEY),
+        (f"curl -H 'Authorization: {BEARER}'", BEARER.split()[1]),
+        (f"aws id {AWS} in the log", AWS),
+        (f"push with {GITHUB}", GITHUB),
+        (f"slack {SLACK}", SLACK),
+        (f"maps key {GOOGLE}", GOOGLE),
+        (f"session {JWT}", JWT),
+        # "password": "..." pairs in JSON, at any depth of escaping (a message, a tool call's arguments)
+        (json.dumps({"password": PASSWORD}), PASSWORD),
+        (json.dumps({"user": "ada", "api_key": "plain-value-123456"}), "plain-value-123456"),
+        (json.dumps({"content": json.dumps({"api_key": "nested-value-123456"})}), "nested-value-123456"),
+        (json.dumps({"a": json.dumps({"b": json.dumps({"password": "x-y-z-secret"})})}), "x-y-z-secret"),
+        (json.dumps({"arguments": '{"cmd": "export AWS_SECRET_ACCESS_KEY=' + AWS_SECRET + '"}'}), AWS_SECRET),
+        (json.dumps({"pin": 12345678, "token": "t0ken-value"}), "t0ken-value"),
+        ("{'password': 'py-repr-secret'}", "py-repr-secret"),
+        # KEY=value and header pairs, in prose or in a shell line
+        (f"AWS_SECRET_ACCESS_KEY={AWS_SECRET}", AWS_SECRET),
+        ("export STRIPE_SECRET_KEY=rk_live_abcdef", "rk_live_abcdef"),
+        ('DATABASE_PASSWORD="with spaces 1"', "with spaces 1"),
+        ("send it with api-key: 0123456789abcdef please", "0123456789abcdef"),
+        ("x-api-key:abcdef0123456789", "abcdef0123456789"),
+        ("clientSecret = 'cs-0123456789'", "cs-0123456789"),
+        ("Authorization: Basic dXNlcjpwYXNzd29yZA==", "dXNlcjpwYXNzd29yZA=="),
+        ("the OpenAI API key: k-12345678 is old", "k-12345678"),
+        # prose
+        ("my password is hunter2-horse, don't tell", "hunter2-horse"),
+        ("The API key was 'abc def ghi'.", "abc def ghi"),
+        # URL query parameters
+        ("/models?key=AIzaQuery123&alt=json", "AIzaQuery123"),
+        ("https://x.openai.azure.com/openai?api-version=1&api-key=0a1b2c3d4e5f", "0a1b2c3d4e5f"),
+        ("https://acct.blob.core.windows.net/c/b?sv=2024&sig=AbC%2Fdef%3D", "AbC%2Fdef%3D"),
+        ("GET /oauth?access_token=ya29.a0AfH6SM", "ya29.a0AfH6SM"),
+    ],
+)
+def test_every_documented_form_is_redacted(text, secret):
+    assert secret in text
+    scrubbed = Scrubber(ScrubbingOptions()).scrub_text(text)
+    assert secret not in scrubbed
+    assert "[REDACTED]" in scrubbed
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        json.dumps({"max_tokens": 100, "token_count": 5, "tokenizer": "o200k", "session_id": "s-1"}),
+        "the password is wrong, try again",
+        "please rotate the token: it expires soon",
+        "/search?keyword=monkey&page=2",
+        "monkey=banana",
+        "count the tokens please",
+        "key: value",
+        json.dumps([{"role": "user", "parts": [{"type": "text", "content": "What is an API key?"}]}]),
+    ],
+)
+def test_text_without_secrets_is_kept(text):
+    assert Scrubber(ScrubbingOptions()).scrub_text(text) == text
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"password": PASSWORD, "user": "ada"},
+        {"messages": [{"content": json.dumps({"api_key": OPENAI_KEY, "n": 1})}]},
+        {"arguments": json.dumps({"token": 12345, "db": {"password": 'a"b'}})},
+    ],
+)
+def test_redacted_json_stays_json(document):
+    text = json.dumps(document)
+    scrubbed = Scrubber(ScrubbingOptions()).scrub_text(text)
+    assert scrubbed != text
+    json.loads(scrubbed)  # still parses: the viewer and the store decode these attributes
+
+
+# --- ScrubbingOptions refuses what it cannot use ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("arguments", "named"),
+    [
+        ({"extra_patterns": "abc"}, "extra_patterns"),
+        ({"extra_patterns": ["("]}, "extra_patterns"),
+        ({"extra_patterns": [r"x*"]}, "extra_patterns"),  # matches empty text: would redact everywhere
+        ({"extra_patterns": [b"abc"]}, "extra_patterns"),
+        ({"extra_patterns": 3}, "extra_patterns"),
+        ({"extra_key_words": "pin"}, "extra_key_words"),
+        ({"extra_key_words": [""]}, "extra_key_words"),
+        ({"extra_key_words": [7]}, "extra_key_words"),
+        ({"allowed_keys": "password_hint"}, "allowed_keys"),
+        ({"callback": "redact"}, "callback"),
+        ({"callback": 42}, "callback"),
+    ],
+)
+def test_bad_options_are_refused_naming_the_argument(arguments, named):
+    with pytest.raises(spyglass.ConfigError, match=rf"ScrubbingOptions\({named}="):
+        ScrubbingOptions(**arguments)
+
+
+def test_patterns_may_be_compiled_and_one_pattern_redacts_only_its_matches():
+    scrubber = Scrubber(ScrubbingOptions(extra_patterns=[re.compile(r"abc")]))
+    assert scrubber.scrub_text("a b c abc") == "a b c [REDACTED]"
+
+
+def test_extra_key_words_count_in_pairs_and_prose():
+    scrubber = Scrubber(ScrubbingOptions(extra_key_words=["pin"]))
+    assert (
+        scrubber.scrub_text("PIN=8642 and my pin is 1357, ok")
+        == "PIN=[REDACTED] and my pin is [REDACTED], ok"
+    )
+    assert scrubber.scrub_text("/cards?sv=1&signature=AbCdEf123") == "/cards?sv=1&signature=[REDACTED]"
+    assert scrubber.scrub_text("my password is Correct") == "my password is Correct"  # a word, not a secret
+    assert scrubber.scrub_text("my password is corRect") == "my password is [REDACTED]"
+
+
+def test_scrub_span_returns_a_scrubbed_copy_and_leaves_the_span_alone():
+    from opentelemetry.sdk.trace import Event, ReadableSpan
+    from opentelemetry.trace import Status, StatusCode
+
+    scrubber = Scrubber(ScrubbingOptions())
+    clean = ReadableSpan(name="ok", attributes={"a": "plain"}, status=Status(StatusCode.OK))
+    assert scrubber.scrub_span(clean) is clean
+    started = ReadableSpan(name=f"job {OPENAI_KEY}", attributes={"password": PASSWORD, "n": 3})
+    copy = scrubber.scrub_span(started)
+    assert (copy.name, dict(copy.attributes)) == (
+        "job [REDACTED]",
+        {"password": "[REDACTED: password]", "n": 3},
+    )
+    assert started.name == f"job {OPENAI_KEY}"  # a snapshot's owner may still need it
+    ended = ReadableSpan(
+        name="call",
+        attributes={"x": 1},
+        events=[Event("exception", {"exception.message": f"bad {BEARER}"})],
+        status=Status(StatusCode.ERROR, f"AuthenticationError: key {OPENAI_KEY}"),
+        end_time=2,
+    )
+    copy = scrubber.scrub_span(ended)
+    assert dict(copy.events[0].attributes) == {"exception.message": "bad [REDACTED]"}
+    assert copy.status.description == "AuthenticationError: key [REDACTED]"
+    assert (copy.end_time, copy.status.status_code) == (2, StatusCode.ERROR)
+
+
+def test_bytes_mappings_and_nested_values_are_scrubbed_too():
+    from opentelemetry import trace
+
+    with capture_spans() as captured, spyglass.span("holder"):
+        live = trace.get_current_span()
+        live.set_attribute("raw", f"key={OPENAI_KEY}".encode())
+        live.set_attribute(
+            "config", {"db": {"password": PASSWORD, "port": 5432}, "notes": [f"use {GITHUB}", 3]}
+        )
+        live.set_attribute("counts", (1, 2, 3))
+        live.set_attribute("words", ("plain", "text"))
+    attributes = captured.finished()[0].attributes
+    assert attributes["raw"] == b"key=[REDACTED]"
+    assert attributes["config"] == {
+        "db": {"password": "[REDACTED: password]", "port": 5432},
+        "notes": ("use [REDACTED]", 3),
+    }
+    assert attributes["counts"] == (1, 2, 3)
+    assert attributes["words"] == ("plain", "text")
+
+
+def test_a_callback_is_asked_only_about_values_that_need_scrubbing():
+    asked = []
+    scrubber = Scrubber(ScrubbingOptions(callback=lambda match: asked.append(match.key)))
+    assert scrubber.scrub_attributes({"words": ["plain", "text"], "n": 1, "nested": {"a": ["b"]}}) is None
+    assert asked == []

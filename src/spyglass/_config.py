@@ -31,8 +31,9 @@ from opentelemetry.util.types import Attributes
 from . import _otel_env as otel_env
 from ._errors import ConfigError, log_internal_error
 from ._otel_env import sdk_disabled
-from ._pipeline import EXIT_TIMEOUT, BackgroundSpanProcessor, SpanPipeline, call_all, complete, snapshot
+from ._pipeline import EXIT_TIMEOUT, BackgroundSpanProcessor, SpanPipeline, call_all, complete
 from ._scrubbing import Scrubber, ScrubbingOptions, ScrubbingSpanProcessor
+from ._snapshot import with_attributes
 from .exporters.otlp import bounded_metric_reader, otlp_metric_readers, otlp_span_processors
 from .version import __version__
 
@@ -506,9 +507,8 @@ class _WithoutContent(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         attributes = span.attributes or {}
         if any(key in attributes for key in _CONTENT_ATTRIBUTES):
-            span = snapshot(span)
-            for key in _CONTENT_ATTRIBUTES:
-                span._attributes.pop(key, None)  # type: ignore[union-attr]
+            kept = {key: value for key, value in attributes.items() if key not in _CONTENT_ATTRIBUTES}
+            span = with_attributes(span, kept)
         self.processor.on_end(span)
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:

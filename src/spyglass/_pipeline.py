@@ -26,6 +26,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from ._errors import log_internal_error
+from ._snapshot import started_snapshot
 
 logger = logging.getLogger("spyglass")
 
@@ -43,24 +44,6 @@ def _raw_attributes(span: ReadableSpan) -> Mapping[str, Any]:
     if isinstance(raw, dict):
         return raw
     return span.attributes or {}
-
-
-def snapshot(span: ReadableSpan) -> ReadableSpan:
-    """The span as it is now, detached from later `set_attribute()` calls on the live span."""
-    return ReadableSpan(
-        name=span.name,
-        context=span.context,
-        parent=span.parent,
-        resource=span.resource,
-        attributes=dict(_raw_attributes(span)),
-        events=tuple(span.events),
-        links=tuple(span.links),
-        kind=span.kind,
-        status=span.status,
-        start_time=span.start_time,
-        end_time=span.end_time,
-        instrumentation_scope=span.instrumentation_scope,
-    )
 
 
 def approximate_size(span: ReadableSpan) -> int:
@@ -101,6 +84,8 @@ class BackgroundSpanProcessor(SpanProcessor):
         max_spans: spans waiting at most.
         max_bytes: approximate bytes waiting at most.
         snapshot_starts: copy a started span before queueing it (False when it is a copy already).
+        idle: called on the thread whenever its queue is empty; returns the seconds after which to call it
+            again even if nothing arrives (None: only when something does).
     """
 
     def __init__(
@@ -112,8 +97,10 @@ class BackgroundSpanProcessor(SpanProcessor):
         max_spans: int = DEFAULT_MAX_SPANS,
         max_bytes: int = DEFAULT_MAX_BYTES,
         snapshot_starts: bool = True,
+        idle: Callable[[], float | None] | None = None,
     ) -> None:
         self.processors = tuple(processors)
+        self._idle = idle
         self._snapshot_starts = snapshot_starts
         self._name = name
         self._prepare = prepare
@@ -133,7 +120,7 @@ class BackgroundSpanProcessor(SpanProcessor):
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
-            self._put(True, snapshot(span) if self._snapshot_starts else span)
+            self._put(True, started_snapshot(span) if self._snapshot_starts else span)
         except Exception:
             log_internal_error(f"{self._name}.on_start")
 
@@ -179,8 +166,9 @@ class BackgroundSpanProcessor(SpanProcessor):
 
     def _run(self) -> None:
         queue, wake = self._queue, self._wake
+        timeout: float | None = None
         while True:
-            wake.wait()
+            wake.wait(timeout)
             wake.clear()
             while queue:
                 item = queue.popleft()
@@ -197,6 +185,19 @@ class BackgroundSpanProcessor(SpanProcessor):
                     self._queued_spans -= 1
                     self._queued_bytes -= size
                 self._deliver(started, span)
+            timeout = self._call_idle()
+
+    def _call_idle(self) -> float | None:
+        if self._idle is None:
+            return None
+        try:
+            return self._idle()
+        except (OSError, SystemExit) as exc:
+            logger.warning("spyglass: %s stopped writing: its output failed (%r)", self._name, exc)
+            self._idle = None
+        except BaseException:
+            log_internal_error(f"{self._name}.idle")
+        return None
 
     def _deliver(self, started: bool, span: ReadableSpan) -> None:
         if self._prepare is not None:
@@ -318,7 +319,8 @@ class SpanPipeline(SpanProcessor):
 
     The application's own processors (`configure(additional_span_processors=...)`) get `on_start` on the
     caller's thread with the live span, as OpenTelemetry gives it, and `on_end` from the pipeline thread
-    once the span is scrubbed, in the order spans ended.
+    once the span is scrubbed, in the order spans ended. `at_span_boundaries` are called on the caller's
+    thread at each span start and end.
     """
 
     def __init__(
@@ -327,10 +329,12 @@ class SpanPipeline(SpanProcessor):
         *,
         prepare: Callable[[ReadableSpan, bool], None] | None,
         app_processors: Sequence[SpanProcessor] = (),
+        at_span_boundaries: Sequence[Callable[[], None]] = (),
         max_spans: int = DEFAULT_MAX_SPANS,
         max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self.sinks = tuple(sinks)
+        self._at_span_boundaries = tuple(at_span_boundaries)
         self.app_processors = tuple(app_processors)
         self.background = BackgroundSpanProcessor(
             [*self.sinks, *(_EndOnly(p) for p in self.app_processors)],
@@ -347,9 +351,22 @@ class SpanPipeline(SpanProcessor):
             except Exception:
                 log_internal_error(f"on_start: {type(processor).__name__}")
         self.background.on_start(span, parent_context)
+        self._span_boundary()
 
     def on_end(self, span: ReadableSpan) -> None:
         self.background.on_end(span)
+        self._span_boundary()
+
+    def _span_boundary(self) -> None:
+        """The program's thread is between two of its own statements: a sink may write its output now
+        without cutting one of the program's lines (the console, see `exporters/_console_writes`)."""
+        for hook in self._at_span_boundaries:
+            try:
+                hook()
+            except (OSError, SystemExit):
+                pass  # the console's own thread meets the same failure and reports it once
+            except Exception:
+                log_internal_error("span boundary")
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return self.background.force_flush(timeout_millis)

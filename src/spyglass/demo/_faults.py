@@ -6,6 +6,7 @@ See `spyglass.demo.server` for the list of fault model names.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from starlette.responses import Response
@@ -47,6 +48,20 @@ MIDSTREAM_ERROR = ApiError(
     "The server had an error while processing your request. Sorry about that!",
     "server_error",
 )
+
+ECHO_CREDENTIALS = "echo-credentials"
+
+
+def echoed_credentials(headers: Mapping[str, str], method: str, url: str) -> ApiError:
+    """A 401 that repeats the key and the URL it was sent, as some servers do (a test of scrubbing)."""
+    sent = headers.get("api-key") or headers.get("authorization", "").removeprefix("Bearer ")
+    return ApiError(
+        401,
+        f"Incorrect API key provided: {sent}. The request was {method} {url}.",
+        "invalid_request_error",
+        code="invalid_api_key",
+    )
+
 
 _SLOW = re.compile(r"^slow-(\d{1,6})$")
 _ERROR = re.compile(r"^error-([45]\d\d)$")

@@ -30,6 +30,9 @@ Faults, selected by the requested `model` (so no special client code is needed):
   Responses API `event: error`. Not streamed: a 500 `server_error`.
 - `midstream-disconnect`: a stream sends a few events, then the connection is dropped without `[DONE]`
   (not streamed: half of the JSON body, then the drop).
+- `echo-credentials`: 401 `invalid_api_key` whose message repeats the key the client sent (its
+  `Authorization` bearer token or Azure `api-key` header) and the full URL; an Azure client's
+  `/deployments/echo-credentials/...` path, which has no route, gets the same answer.
 - `slow-<ms>`: waits that many milliseconds before answering normally.
 - `no-stream-options`: a request carrying `stream_options` gets 400 "Unrecognized request argument
   supplied: stream_options", as some OpenAI-compatible servers do; `create_app(reject_stream_options=True)`
@@ -61,9 +64,11 @@ from spyglass.demo._chat import chat_completion, chat_stream
 from spyglass.demo._completions import completion, completion_stream
 from spyglass.demo._embeddings import embeddings
 from spyglass.demo._faults import (
+    ECHO_CREDENTIALS,
     MIDSTREAM_ERROR,
     ApiError,
     bad_request,
+    echoed_credentials,
     fault_for_model,
     invalid_url,
     stream_options_rejected,
@@ -250,6 +255,8 @@ async def _apply_faults(request: Request, body: Body) -> Response | None:
         return stream_options_rejected().response()
     if fault.error is not None:
         return fault.error.response()
+    if model == ECHO_CREDENTIALS:
+        return echoed_credentials(request.headers, request.method, str(request.url)).response()
     if fault.delay_ms:
         await _pause(request, fault.delay_ms / 1000)
     return None
@@ -349,4 +356,6 @@ async def _demo_image(request: Request) -> Response:
 
 
 async def _not_found(request: Request, _exc: Exception) -> Response:
+    if f"/deployments/{ECHO_CREDENTIALS}/" in request.url.path:
+        return echoed_credentials(request.headers, request.method, str(request.url)).response()
     return invalid_url(request.method, request.url.path).response()

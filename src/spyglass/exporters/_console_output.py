@@ -69,6 +69,10 @@ class LiveAwareWriter:
             return
         proxy.write(self._to_ansi(renderables))
 
+    def render(self, renderables: Sequence[RenderableType]) -> str:
+        """`renderables` as the text our console would write (with its colours, at its width)."""
+        return self._to_ansi(renderables)
+
     def _to_ansi(self, renderables: Sequence[RenderableType]) -> str:
         console = self._ansi_renderer()
         console.print(*renderables)

@@ -18,7 +18,13 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from rich.console import Console, RenderableType
 
 from spyglass._errors import ConfigError, log_internal_error
-from spyglass.exporters._console_output import ColorMode, LiveAwareWriter, build_console, is_plain
+from spyglass.exporters._console_output import (
+    ColorMode,
+    LiveAwareWriter,
+    build_console,
+    is_plain,
+    live_proxy_for,
+)
 from spyglass.exporters._console_render import (
     LogLevel,
     RenderOptions,
@@ -28,6 +34,7 @@ from spyglass.exporters._console_render import (
     render_end,
     render_start,
 )
+from spyglass.exporters._console_writes import PendingWrites
 
 __all__ = ["ColorMode", "ConsoleSpanProcessor", "LogLevel", "Verbosity"]
 
@@ -81,11 +88,18 @@ class ConsoleSpanProcessor(SpanProcessor):
         self._min_level: LogLevel = min_level
         self._depths = _DepthTracker()
         self._lock = threading.Lock()
+        self._pending: PendingWrites | None = None
 
     @property
     def console(self) -> Console:
         """The Rich Console this processor prints through."""
         return self._console
+
+    def write_at_span_boundaries(self) -> PendingWrites:
+        """Keep rendered text for span boundaries instead of printing it at once (when this processor runs on
+        a thread of its own: see `_console_writes`). The caller calls the returned object's hooks."""
+        self._pending = PendingWrites(self._console)
+        return self._pending
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
@@ -112,6 +126,8 @@ class ConsoleSpanProcessor(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         try:
+            if self._pending is not None:
+                self._pending.write_all()
             self._console.file.flush()
         except Exception:
             log_internal_error(_WHERE)
@@ -121,7 +137,11 @@ class ConsoleSpanProcessor(SpanProcessor):
         # One lock so a multi-line block (an outcome line and its conversation) is never split by
         # another thread's line.
         with self._lock:
-            self._writer.print(renderables)
+            pending = self._pending
+            if pending is not None and live_proxy_for(self._console.file) is None:
+                pending.add(self._writer.render(renderables))
+            else:  # printed at once; a Rich Live's proxy places whole lines above its area itself
+                self._writer.print(renderables)
 
 
 class _DepthTracker:

@@ -22,6 +22,7 @@ from typing import TypeAlias
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
+from spyglass._snapshot import started_snapshot
 from spyglass.store import _prune
 from spyglass.store._errors import StoreError
 from spyglass.store._ingest import ResourceIds, write_batch
@@ -113,7 +114,8 @@ class SqliteSpanProcessor(SpanProcessor):
         return self._written
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        self._enqueue((True, span))
+        # A copy: the writer thread reads it later, and the live span may have gained unscrubbed values.
+        self._enqueue((True, started_snapshot(span)))
 
     def on_end(self, span: ReadableSpan) -> None:
         self._enqueue((False, span))

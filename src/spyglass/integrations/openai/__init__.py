@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any
 
 from ..._config import Settings, settings
+from ..._credentials import remember_client_credentials
 from ..._errors import ConfigError
 from ._wrappers import async_request, sync_request
 
@@ -171,12 +172,14 @@ def _install(sync_base: type, async_base: type) -> None:
         instrumentation = _lookup(self)
         if instrumentation is None:
             return original_sync(self, cast_to, options, *args, **kwargs)
+        remember_client_credentials(self)  # redacted wherever they appear, e.g. echoed by the server
         return sync_request(original_sync, instrumentation, self, cast_to, options, args, kwargs)
 
     async def async_request_(self: Any, cast_to: Any, options: Any, *args: Any, **kwargs: Any) -> Any:
         instrumentation = _lookup(self)
         if instrumentation is None:
             return await original_async(self, cast_to, options, *args, **kwargs)
+        remember_client_credentials(self)
         return await async_request(original_async, instrumentation, self, cast_to, options, args, kwargs)
 
     request.__wrapped__ = original_sync  # type: ignore[attr-defined]
