@@ -1,8 +1,8 @@
 """Replay real OpenAI API recordings (VCR cassettes) from a local server, for tests.
 
 The cassettes live in the repository, in `tests/fixtures/openai-recordings/` (its README.md says where they
-come from and under which licence), so a fresh clone needs nothing beside it. `replay(name)` serves a cassette's recorded responses, in order,
-to whatever client is pointed at `ReplayServer.base_url`:
+come from and under which licence), so a fresh clone needs nothing beside it. `replay(name)` serves a
+cassette's recorded responses, in order, to whatever client is pointed at `ReplayServer.base_url`:
 
     with replay("otel-contrib/test_chat_completion_streaming.yaml") as server:
         client = openai.OpenAI(api_key="test", base_url=server.base_url, max_retries=0)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from ._config import _resolve_store
+from ._config import CommandLine, _resolve_store, command_line
 from ._errors import ConfigError
 from .version import __version__
 
@@ -128,22 +128,21 @@ def run(
         raise click.UsageError(f"no such script: {target}")
     import spyglass
 
-    if service_name is None and not os.environ.get("OTEL_SERVICE_NAME"):
-        service_name = target if as_module else Path(target).stem
-    try:
-        spyglass.configure(
-            service_name=service_name,
-            console=console,
-            capture_content=capture_content,
-            store=False if no_store else store,
-        )
-    except ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
-    with _user_errors_as_click_errors():
-        spyglass.instrument_openai()
-
+    given = CommandLine(
+        service_name=service_name,
+        default_service_name=target if as_module else Path(target).stem,
+        console=console,
+        store=False if no_store else store,
+        capture_content=capture_content,
+    )
     exit_code = 0
-    with _program_context(target, program_args, as_module):
+    with command_line(given), _program_context(target, program_args, as_module):
+        with _user_errors_as_click_errors():  # a store file that is not a store: exit code 1
+            try:
+                spyglass.configure()
+            except ConfigError as exc:
+                raise click.UsageError(str(exc)) from None
+            spyglass.instrument_openai()
         try:
             if as_module:
                 runpy.run_module(target, run_name="__main__", alter_sys=True)
