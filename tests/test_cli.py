@@ -469,3 +469,15 @@ def test_a_store_folder_the_user_cannot_write_warns_once_and_the_program_runs(se
     assert warning.startswith("spyglass cannot open its store .spyglass/spans.sqlite (")
     assert sorted(path.name for path in (tmp_path / ".spyglass").iterdir()) == store_files
     assert [s["name"] for s in stored_spans(tmp_path / ".spyglass" / "spans.sqlite")] == ["chat gpt-4o"]
+
+
+def test_without_openai_the_demo_names_a_command_that_installs_it(tmp_path):
+    # `sys.modules['openai'] = None` makes the package invisible, as if it were not installed.
+    code = "import sys; sys.modules['openai'] = None; from spyglass.cli import main; main(['demo'])"
+    result = spyglass_process([sys.executable, "-c", code], cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "Error: the demo needs the openai package, which this Python does not have: "
+        f"{sys.executable} -m pip install 'openai>=1.40'"
+    ]
+    assert list(tmp_path.iterdir()) == []

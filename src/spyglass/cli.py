@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import runpy
+import shlex
 import sys
 import traceback
 from collections.abc import Iterator
@@ -21,6 +22,12 @@ from ._config import CommandLine, _resolve_store, command_line
 from ._errors import ConfigError
 from .version import __version__
 
+# spyglass is installed from its source, not from a package index: the hint installs openai alone, into this
+# very interpreter.
+_OPENAI_MISSING = (
+    "the demo needs the openai package, which this Python does not have: "
+    "{python} -m pip install 'openai>=1.40'"
+)
 _STORE_HELP = "Where to store the spans (default: SPYGLASS_STORE, else .spyglass/spans.sqlite)."
 
 # Frames of ours (and runpy's) above the traced program's own, left out of its traceback as `python` does.
@@ -41,7 +48,7 @@ def demo(store: Path | None, no_store: bool) -> None:
     if store is not None and no_store:
         raise click.UsageError("--store and --no-store cannot be used together")
     if importlib.util.find_spec("openai") is None:
-        raise click.ClickException("the demo needs the openai package: pip install 'spyglass[openai]'")
+        raise click.ClickException(_OPENAI_MISSING.format(python=shlex.quote(sys.executable)))
     from .demo.tour import run_tour
 
     path = None if no_store else (store or _resolve_store(None))
@@ -110,6 +117,9 @@ def run(
 
     Everything after the script (or after -m MODULE) is passed to the program, and spyglass exits with the
     program's exit code.
+
+    The options given here win over the program's own spyglass.configure() call; --no-capture-content wins
+    over everything, and --capture-content does not undo a program's capture_content=False.
 
     \b
     spyglass run my_script.py --its-own-flags
