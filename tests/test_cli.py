@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import os
+import shlex
+import signal
 import subprocess
 import sys
 import textwrap
@@ -169,6 +171,22 @@ def test_demo_stores_its_spans_where_spyglass_store_says(tmp_path):
         "Demo: an image generation",
         "Demo: a failing call",
     ]
+    hint = result.stderr.splitlines()[-1]
+    assert hint.startswith("Open them in the viewer with: ")
+    viewer = subprocess.Popen(
+        [*shlex.split(hint.removeprefix("Open them in the viewer with: ")), "--no-open", "--port", "0"],
+        cwd=tmp_path,
+        env={"PATH": os.environ["PATH"], "SPYGLASS_STORE": str(store)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert viewer.stdout is not None
+        assert viewer.stdout.readline().startswith(f"spyglass viewer for {store}: http://127.0.0.1:")
+    finally:
+        viewer.send_signal(signal.SIGINT)
+        viewer.communicate(timeout=10)
+    assert viewer.returncode == 0
 
 
 # --- spyglass run (subprocesses) ------------------------------------------------------------------------------

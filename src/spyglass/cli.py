@@ -6,10 +6,12 @@ run time, and `spyglass run` exits with the code of the program it ran.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import runpy
 import shlex
+import shutil
 import sys
 import traceback
 from collections.abc import Iterator
@@ -65,13 +67,8 @@ def demo(store: Path | None, no_store: bool) -> None:
     else:
         click.secho(f"The spans were stored in {stored}.", err=True)
         if "view" in main.commands:
-            # `python -m` works even where pip put the `spyglass` script outside PATH.
-            store_option = "" if stored == _resolve_store(None) else f" --store {stored}"
-            click.secho(
-                f"Open them in the viewer with: spyglass view{store_option}"
-                f"  (or: {Path(sys.executable).name} -m spyglass view{store_option})",
-                err=True,
-            )
+            store_option = "" if stored == _resolve_store(None) else f" --store {shlex.quote(str(stored))}"
+            click.secho(f"Open them in the viewer with: {_spyglass_command()} view{store_option}", err=True)
 
 
 @main.command(
@@ -166,6 +163,18 @@ def run(
         finally:
             spyglass.force_flush()
     ctx.exit(exit_code)
+
+
+def _spyglass_command() -> str:
+    """How to run spyglass from this shell: `spyglass` when PATH finds this installation's script (an active
+    virtual environment), else this very interpreter (`.venv/bin/python -m spyglass`)."""
+    python = Path(sys.executable)
+    found = shutil.which("spyglass")
+    if found is not None and Path(found).parent.resolve() == python.parent.resolve():
+        return "spyglass"
+    with contextlib.suppress(ValueError):
+        python = python.relative_to(Path.cwd())
+    return f"{shlex.quote(str(python))} -m spyglass"
 
 
 def _check_module(name: str) -> None:
