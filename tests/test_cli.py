@@ -379,7 +379,7 @@ print("answer:", response.choices[0].message.content)
             id="--store wins",
         ),
         pytest.param(
-            ["--no-console"], "console={'verbose': 'full'}", "", {"console": False}, id="--no-console wins"
+            ["--no-console"], "console={'verbose': 'verbose'}", "", {"console": False}, id="--no-console wins"
         ),
         pytest.param(["--console"], "console=False", "", {"console": True}, id="--console wins"),
         pytest.param(

@@ -120,6 +120,26 @@ def test_the_messages_say_what_each_argument_accepts(kwargs: dict[str, Any], mes
     assert str(raised.value).startswith(message)
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"verbose": "full"}, "console['verbose'] must be 'quiet' or 'normal' or 'verbose', got 'full'"),
+        ({"verbose": 3}, "console['verbose'] must be"),
+        ({"colors": None}, "console['colors'] must be 'auto' or 'always' or 'never', got None"),
+        ({"min_level": "loud"}, "console['min_level'] must be 'debug' or 'info' or 'warn' or 'error'"),
+        ({"tz": "UTC"}, "console['tz'] must be a datetime.tzinfo (or None), got 'UTC'"),
+        ({"file": 3}, "console['file'] must be a text file open for writing (or None), got 3"),
+        ({"console": "x"}, "console['console'] must be a rich.console.Console (or None), got 'x'"),
+    ],
+)
+def test_console_options_are_checked_before_any_span_is_printed(
+    options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(spyglass.ConfigError) as raised:
+        spyglass.configure(console=options, store=False)
+    assert str(raised.value).startswith(message)
+
+
 def test_a_path_the_system_refuses_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(spyglass.ConfigError, match=r"store='.*x' cannot be a path here: File name too long"):
         spyglass.configure(console=False, store=tmp_path / ("x" * 10_000))

@@ -9,9 +9,10 @@ from __future__ import annotations
 import inspect
 import os
 import reprlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from datetime import tzinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader
@@ -106,13 +107,28 @@ def _check_console(console: object) -> None:
     if not isinstance(console, dict):
         raise _wrong("console", "True, False or a dict of console options", console)
     try:
-        from .exporters.console import ConsoleSpanProcessor
+        from rich.console import Console
+
+        from .exporters.console import ColorMode, ConsoleSpanProcessor, LogLevel, Verbosity
     except ImportError:  # pragma: no cover - an installation without the console
         return
     accepted = [name for name in inspect.signature(ConsoleSpanProcessor).parameters]
     for key in console:
         if key not in accepted:
             raise ConfigError(f"console: unknown option {shown(key)}; the options are {', '.join(accepted)}")
+    choices = {"verbose": Verbosity, "colors": ColorMode, "min_level": LogLevel}
+    for key, value in console.items():
+        if key in choices and value not in get_args(choices[key]):
+            raise _wrong(f"console[{key!r}]", " or ".join(map(repr, get_args(choices[key]))), value)
+    checks: dict[str, tuple[Callable[[object], bool], str]] = {
+        "console": (lambda value: isinstance(value, Console), "a rich.console.Console"),
+        "file": (lambda value: callable(getattr(value, "write", None)), "a text file open for writing"),
+        "tz": (lambda value: isinstance(value, tzinfo), "a datetime.tzinfo"),
+    }
+    for key, (is_valid, accepts) in checks.items():
+        value = console.get(key)
+        if value is not None and not is_valid(value):
+            raise _wrong(f"console[{key!r}]", f"{accepts} (or None)", value)
 
 
 def _check_store(store: object) -> None:
