@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,9 @@ def served(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, int]]:
     """`serve` with the serving itself replaced by a recorder (the real thing runs in the subprocess test)."""
     recorded: list[tuple[Any, int]] = []
 
-    def record(app: Any, sock: socket.socket) -> None:
+    def record(app: Any, sock: socket.socket, on_ready: Callable[[], None]) -> None:
         recorded.append((app, sock.getsockname()[1]))
+        on_ready()
         sock.close()
         app.state.receiver.close()
 
@@ -148,6 +150,6 @@ def test_serve_for_real_receives_then_stops_on_ctrl_c_within_a_second(tmp_path: 
             process.communicate()
     assert process.returncode == 0
     assert stderr == ""
-    assert stopped_after < 1.0
+    assert stopped_after < 1.0, f"stopped after {stopped_after:.2f} s"
     with SpanStore(store, readonly=True) as reader:
         assert reader.stats()["spans"] == 3

@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,9 @@ class Launch:
 def launch(monkeypatch: pytest.MonkeyPatch) -> Launch:
     launched = Launch()
 
-    def fake_serve(app: Any, sock: socket.socket) -> None:
+    def fake_serve(app: Any, sock: socket.socket, on_ready: Callable[[], None]) -> None:
         launched.served.append((app, sock))
+        on_ready()
         sock.close()
 
     monkeypatch.setattr(command, "serve", fake_serve)
@@ -198,4 +200,4 @@ def test_ctrl_c_stops_the_viewer_within_a_second_with_a_live_page_open(filled_st
             process.communicate()
     assert process.returncode == 0
     assert stderr == ""
-    assert stopped_after < 1.0
+    assert stopped_after < 1.0, f"stopped after {stopped_after:.2f} s"

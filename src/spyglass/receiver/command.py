@@ -125,11 +125,8 @@ def serve(store: Path | None, host: str, port: int, token: str | None, max_body_
     app = receiver_app(path, token=token, max_body_bytes=max_body_bytes)
     bound = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
-    click.echo(
-        f"spyglass: receiving OTLP/HTTP on http://{shown_host}:{bound}/v1/traces into {path}  (Ctrl+C to stop)",
-        err=True,
-    )
-    serve_app(app, sock)
+    ready = f"spyglass: receiving OTLP/HTTP on http://{shown_host}:{bound}/v1/traces into {path}  (Ctrl+C to stop)"
+    serve_app(app, sock, lambda: click.echo(ready, err=True))
 
 
 def _is_loopback(host: str) -> bool:

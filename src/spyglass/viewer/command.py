@@ -70,12 +70,15 @@ def view(store: Path | None, host: str, port: int | None, no_open: bool) -> None
         extra_routes=receiver.routes,
     )
     url = url_for(sock)
-    click.echo(f"spyglass viewer for {path}: {url}  (Ctrl+C to stop)")
-    click.echo(f"OTLP/HTTP receiver: OTEL_EXPORTER_OTLP_ENDPOINT={url.rstrip('/')}")
-    if not no_open:
-        webbrowser.open(url)
+
+    def ready() -> None:
+        click.echo(f"spyglass viewer for {path}: {url}  (Ctrl+C to stop)")
+        click.echo(f"OTLP/HTTP receiver: OTEL_EXPORTER_OTLP_ENDPOINT={url.rstrip('/')}")
+        if not no_open:
+            webbrowser.open(url)
+
     try:
-        serve(app, sock)
+        serve(app, sock, ready)
     finally:
         receiver.close()
 

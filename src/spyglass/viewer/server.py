@@ -11,7 +11,7 @@ import contextlib
 import ipaddress
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -62,11 +62,19 @@ def url_for(sock: socket.socket) -> str:
 
 # On Ctrl+C, requests under way get this long to finish; then the connections left, the live pages' event
 # streams that never end by themselves, are closed (the pages reconnect to the next server on their own).
-_GRACE_SECONDS = 0.3
+_GRACE_SECONDS = 0.15
 
 
 class _Server(uvicorn.Server):
-    """uvicorn's server, stopping within a second on Ctrl+C even with live pages open, without a traceback."""
+    """uvicorn's server, stopping within a second on Ctrl+C even with live pages open, without a traceback,
+    and saying it is ready only once it serves (its Ctrl+C handler in place)."""
+
+    on_ready: Callable[[], None] | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and not self.should_exit and self.on_ready is not None:
+            self.on_ready()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         # A closed connection reads as a client disconnect: a stream then ends normally, where uvicorn's own
@@ -84,7 +92,7 @@ class _Server(uvicorn.Server):
                 transport.close()
 
 
-def _server(app: ASGIApp) -> uvicorn.Server:
+def _server(app: ASGIApp) -> _Server:
     config = uvicorn.Config(
         app,
         log_level="warning",
@@ -96,11 +104,17 @@ def _server(app: ASGIApp) -> uvicorn.Server:
     return _Server(config)
 
 
-def serve(app: ASGIApp, sock: socket.socket) -> None:
-    """Serve until Ctrl+C (or SIGTERM); returns once the app has shut down."""
+def serve(app: ASGIApp, sock: socket.socket, on_ready: Callable[[], None] | None = None) -> None:
+    """Serve until Ctrl+C (or SIGTERM); returns once the app has shut down.
+
+    `on_ready` runs once the server is accepting connections: print "ready" there, so that a Ctrl+C
+    right after it stops the server cleanly, as any later one does.
+    """
     # uvicorn raises the Ctrl+C again once it has shut down cleanly: nothing is left to stop.
     with contextlib.suppress(KeyboardInterrupt):
-        _server(app).run(sockets=[sock])
+        server = _server(app)
+        server.on_ready = on_ready
+        server.run(sockets=[sock])
 
 
 @contextlib.contextmanager
