@@ -1,8 +1,8 @@
 """Replay real OpenAI API recordings (VCR cassettes) from a local server, for tests.
 
-The cassettes live in `shared/fixtures/openai-recordings/` beside the repository (see its README.md);
-`SPYGLASS_RECORDINGS` points elsewhere. `replay(name)` serves a cassette's recorded responses, in order,
-to whatever client is pointed at `ReplayServer.base_url`:
+The cassettes live in the repository, in `tests/fixtures/openai-recordings/` (its README.md says where they
+come from and under which licence), so a fresh clone needs nothing beside it. `replay(name)` serves a
+cassette's recorded responses, in order, to whatever client is pointed at `ReplayServer.base_url`:
 
     with replay("otel-contrib/test_chat_completion_streaming.yaml") as server:
         client = openai.OpenAI(api_key="test", base_url=server.base_url, max_retries=0)
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,8 +32,6 @@ from starlette.routing import Route
 
 from spyglass.demo.server import DemoServer, FramesResponse, RecordedRequest, recording_app, serve
 
-RECORDINGS_ENV = "SPYGLASS_RECORDINGS"
-
 # Recorded headers that describe the original transfer rather than the response, so are not replayed.
 _TRANSFER_HEADERS = frozenset(
     {"content-encoding", "content-length", "transfer-encoding", "connection", "keep-alive", "set-cookie"}
@@ -43,13 +40,12 @@ _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+RECORDINGS_DIR = Path(__file__).resolve().parent / "fixtures" / "openai-recordings"
+
+
 def recordings_dir() -> Path:
-    """The recordings folder: `$SPYGLASS_RECORDINGS`, else `shared/fixtures/openai-recordings` beside
-    the repository (CI clones `main` with `shared/` next to it)."""
-    override = os.environ.get(RECORDINGS_ENV)
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "openai-recordings"
+    """The recordings folder, inside the repository."""
+    return RECORDINGS_DIR
 
 
 def cassette_names() -> list[str]:

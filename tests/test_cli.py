@@ -4,9 +4,13 @@
 from __future__ import annotations
 
 import os
+import shlex
+import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -167,6 +171,22 @@ def test_demo_stores_its_spans_where_spyglass_store_says(tmp_path):
         "Demo: an image generation",
         "Demo: a failing call",
     ]
+    hint = result.stderr.splitlines()[-1]
+    assert hint.startswith("Open them in the viewer with: ")
+    viewer = subprocess.Popen(
+        [*shlex.split(hint.removeprefix("Open them in the viewer with: ")), "--no-open", "--port", "0"],
+        cwd=tmp_path,
+        env={"PATH": os.environ["PATH"], "SPYGLASS_STORE": str(store)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert viewer.stdout is not None
+        assert viewer.stdout.readline().startswith(f"spyglass viewer for {store}: http://127.0.0.1:")
+    finally:
+        viewer.send_signal(signal.SIGINT)
+        viewer.communicate(timeout=10)
+    assert viewer.returncode == 0
 
 
 # --- spyglass run (subprocesses) ------------------------------------------------------------------------------
@@ -311,3 +331,173 @@ def test_run_store_options(server, tmp_path):
     assert not_stored.returncode == 0, not_stored.stderr
     assert "OK Chat Completion with 'gpt-4o'" in not_stored.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ask.py"]
+
+
+# --- the command line wins over the program's own configure() -------------------------------------------------
+
+CONFIGURED_SCRIPT = """
+import openai
+import spyglass
+
+spyglass.configure(CONFIGURE_ARGS)
+client = openai.OpenAI()
+spyglass.instrument_openai(client, INSTRUMENT_ARGS)
+response = client.chat.completions.create(
+    model="gpt-4o", messages=[{"role": "user", "content": "Hello from the script"}]
+)
+print("answer:", response.choices[0].message.content)
+"""
+
+
+@pytest.mark.parametrize(
+    ("flags", "configure_args", "instrument_args", "expected"),
+    [
+        pytest.param(
+            ["--no-capture-content"], "", "", {"content": False}, id="--no-capture-content, configure()"
+        ),
+        pytest.param(
+            ["--no-capture-content"],
+            "capture_content=True",
+            "capture_content=True",
+            {"content": False},
+            id="--no-capture-content wins over capture_content=True in configure() and instrument_openai()",
+        ),
+        pytest.param(
+            ["--capture-content"],
+            "capture_content=False",
+            "",
+            {"content": False},
+            id="--capture-content does not win over capture_content=False",
+        ),
+        pytest.param([], "capture_content=True", "", {"content": True}, id="no flag: the program decides"),
+        pytest.param(["--no-store"], "store='mine.sqlite'", "", {"store": None}, id="--no-store wins"),
+        pytest.param(
+            ["--store", "chosen.sqlite"],
+            "store='mine.sqlite'",
+            "",
+            {"store": "chosen.sqlite"},
+            id="--store wins",
+        ),
+        pytest.param(
+            ["--no-console"], "console={'verbose': 'verbose'}", "", {"console": False}, id="--no-console wins"
+        ),
+        pytest.param(["--console"], "console=False", "", {"console": True}, id="--console wins"),
+        pytest.param(
+            ["--service-name", "from-cli"],
+            "service_name='from-script'",
+            "",
+            {"service": "from-cli"},
+            id="--service-name wins",
+        ),
+        pytest.param(
+            [],
+            "service_name='from-script'",
+            "",
+            {"service": "from-script"},
+            id="the program's name over the default",
+        ),
+    ],
+)
+def test_what_the_command_line_says_wins_over_the_programs_configure(
+    flags, configure_args, instrument_args, expected, server, tmp_path
+):
+    script = CONFIGURED_SCRIPT.replace("CONFIGURE_ARGS", configure_args).replace(
+        "INSTRUMENT_ARGS", instrument_args
+    )
+    write(tmp_path / "ask.py", script)
+    env = openai_env(server, tmp_path / "spans.sqlite")
+    result = spyglass_process([*PYTHON_M, "run", *flags, "ask.py"], cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+
+    stdout = result.stdout.splitlines()
+    console_shown = any("OK Chat Completion with 'gpt-4o'" in line for line in stdout)
+    assert console_shown is expected.get("console", True)
+    store_name = expected.get("store", "spans.sqlite")
+    files = sorted(path.name for path in tmp_path.iterdir() if not path.name.endswith(("-wal", "-shm")))
+    assert files == sorted(["ask.py", *([store_name] if store_name else [])])
+    if store_name is None:
+        return
+    [span] = stored_spans(tmp_path / store_name)
+    assert span["service_name"] == expected.get("service", "ask")
+    content = expected.get("content", True)
+    assert ("gen_ai.input.messages" in span["attributes"]) is content
+    raw = b"".join(path.read_bytes() for path in tmp_path.glob(f"{store_name}*"))
+    assert (b"Hello from the script" in raw) is content  # nothing of the prompt in the file, WAL included
+
+
+def test_run_with_a_store_that_is_not_a_store_is_one_clear_line(tmp_path):
+    write(tmp_path / "ask.py", "print('should not run')\n")
+    write(tmp_path / "notes.sqlite", "not a database, just some notes\n" * 100)
+    result = spyglass_process([*PYTHON_M, "run", "--store", "notes.sqlite", "ask.py"], cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "Error: notes.sqlite is not a SQLite database (it was left untouched): file is not a database"
+    ]
+    assert result.stdout == ""
+
+
+def test_the_store_folder_made_by_spyglass_is_ignored_by_git(server, tmp_path):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    write(tmp_path / "ask.py", CHAT_SCRIPT)
+    env = {k: v for k, v in openai_env(server, tmp_path / "unused").items() if k != "SPYGLASS_STORE"}
+    result = spyglass_process([*PYTHON_M, "run", "--no-console", "ask.py"], cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert [s["name"] for s in stored_spans(tmp_path / ".spyglass" / "spans.sqlite")] == ["chat gpt-4o"]
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert status.stdout.splitlines() == ["?? ask.py"]
+    assert (tmp_path / ".spyglass" / ".gitignore").read_text().splitlines()[-1] == "*"
+
+
+@contextmanager
+def read_only(folder: Path) -> Iterator[None]:
+    """`folder` made unwritable for this user: by its mode, or for root (whom modes do not stop) by the
+    immutable attribute."""
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        undo = ["chmod", "755", str(folder)]
+    elif subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0:
+        undo = ["chattr", "-i", str(folder)]
+    else:  # pragma: no cover - a file system without the attribute
+        pytest.skip("running as root where chattr +i is not supported: no folder can be made unwritable")
+    try:
+        yield
+    finally:
+        subprocess.run(undo, check=True)
+
+
+def test_a_store_folder_the_user_cannot_write_warns_once_and_the_program_runs(server, tmp_path):
+    write(tmp_path / "ask.py", CHAT_SCRIPT)
+    env = {k: v for k, v in openai_env(server, tmp_path).items() if k != "SPYGLASS_STORE"}
+    first = spyglass_process([*PYTHON_M, "run", "--no-console", "ask.py"], cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stderr
+    store_files = sorted(path.name for path in (tmp_path / ".spyglass").iterdir())
+    assert store_files == [".gitignore", "spans.sqlite"]
+    with read_only(tmp_path / ".spyglass"):
+        result = spyglass_process([*PYTHON_M, "run", "ask.py"], cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    # The console prints from its own thread now, so its lines may land inside the program's: look for both.
+    assert "This is a canned answer from the spyglass demo server." in result.stdout  # the program ran
+    assert "OK Chat Completion with 'gpt-4o'" in result.stdout  # and the console with it
+    [warning, exit_line] = result.stderr.splitlines()
+    assert warning.startswith("spyglass cannot open its store .spyglass/spans.sqlite (")
+    assert exit_line == "spyglass: 1 spans were not recorded (SqliteSpanProcessor: 1)"  # counted, and said
+    assert sorted(path.name for path in (tmp_path / ".spyglass").iterdir()) == store_files
+    assert [s["name"] for s in stored_spans(tmp_path / ".spyglass" / "spans.sqlite")] == ["chat gpt-4o"]
+
+
+def test_without_openai_the_demo_names_a_command_that_installs_it(tmp_path):
+    # `sys.modules['openai'] = None` makes the package invisible, as if it were not installed.
+    code = "import sys; sys.modules['openai'] = None; from spyglass.cli import main; main(['demo'])"
+    result = spyglass_process([sys.executable, "-c", code], cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "Error: the demo needs the openai package, which this Python does not have: "
+        f"{sys.executable} -m pip install 'openai>=1.40'"
+    ]
+    assert list(tmp_path.iterdir()) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import anyio
 import openai
@@ -34,10 +35,13 @@ def test_recordings_folder_is_found() -> None:
     assert {name.split("/")[0] for name in ALL_CASSETTES} == {"otel-contrib", "openllmetry"}
 
 
-def test_env_var_overrides_the_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
-    monkeypatch.setenv("SPYGLASS_RECORDINGS", str(tmp_path))
-    assert str(recordings_dir()) == str(tmp_path)
-    assert cassette_names() == []
+def test_recordings_live_in_the_repository_with_their_licences() -> None:
+    tests_dir = Path(__file__).resolve().parent
+    assert recordings_dir().is_relative_to(tests_dir)
+    for folder in ("otel-contrib", "openllmetry"):
+        assert "Apache License" in (recordings_dir() / folder / "LICENSE").read_text()
+    readme = (recordings_dir() / "README.md").read_text()
+    assert "466ae4c" in readme and "93429cf" in readme
 
 
 @pytest.mark.parametrize("name", ALL_CASSETTES)

@@ -15,10 +15,11 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from opentelemetry import metrics, trace
 from opentelemetry.context import Context
@@ -29,6 +30,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerPro
 from opentelemetry.util.types import Attributes
 
 from . import _otel_env as otel_env
+from ._arguments import check_configure_arguments, check_store_path
 from ._errors import ConfigError, log_internal_error
 from ._otel_env import sdk_disabled
 from ._pipeline import EXIT_TIMEOUT, BackgroundSpanProcessor, SpanPipeline, call_all, complete
@@ -67,6 +69,8 @@ class Settings:
     console: bool
     store: Path | None
     max_attribute_length: int
+    capture_content_allowed: bool = True
+    """False when `spyglass run --no-capture-content` said no: nothing in the program turns capture back on."""
 
 
 @dataclass
@@ -154,6 +158,28 @@ def configure(
         spyglass.configure(service_name='my-app', console=False)
         ```
     """
+    additional_span_processors, metric_readers = check_configure_arguments(
+        service_name=service_name,
+        console=console,
+        capture_content=capture_content,
+        store=store,
+        additional_span_processors=additional_span_processors,
+        metric_readers=metric_readers,
+        resource_attributes=resource_attributes,
+        max_attribute_length=max_attribute_length,
+        scrubbing=scrubbing,
+        otlp_endpoint=otlp_endpoint,
+        otlp_headers=otlp_headers,
+        otlp_protocol=otlp_protocol,
+        otlp_capture_content=otlp_capture_content,
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+        set_global_providers=set_global_providers,
+    )
+    if _command_line is not None:
+        service_name, console, capture_content, store = _command_line.apply(
+            service_name, console, capture_content, store
+        )
     settings = _resolve_settings(service_name, console, capture_content, store, max_attribute_length)
     if sdk_disabled():  # OTEL_SDK_DISABLED=true: nothing recorded, nothing written
         settings = replace(settings, console=False, store=None, capture_content=False)
@@ -171,12 +197,19 @@ def configure(
     limit = app_provider._span_limits.max_span_attribute_length if app_provider is not None else None
     if limit is not None and limit < settings.max_attribute_length:
         settings = replace(settings, max_attribute_length=max(64, limit))
-    sinks = [
-        *_sink_processors(settings, console),
-        *_otlp_sinks(otlp_endpoint, otlp_headers, otlp_protocol, settings.capture_content and otlp_content),
-    ]
+    sinks, boundary_hooks = _sink_processors(settings, console)
+    try:
+        sinks += _otlp_sinks(
+            otlp_endpoint, otlp_headers, otlp_protocol, settings.capture_content and otlp_content
+        )
+    except BaseException:
+        _close_all(sinks)  # no sink built so far (a store's writer thread) outlives a failed call
+        raise
     pipeline = SpanPipeline(
-        sinks, prepare=_preparer(scrubbing_processor), app_processors=additional_span_processors
+        sinks,
+        prepare=_preparer(scrubbing_processor),
+        app_processors=additional_span_processors,
+        at_span_boundaries=boundary_hooks,
     )
     if app_provider is not None:
         _join(app_provider, meter_provider, settings, pipeline, scrubbing_processor, metric_readers)
@@ -397,28 +430,25 @@ def _resolve_settings(
     store: str | os.PathLike[str] | bool | None,
     max_attribute_length: int | None,
 ) -> Settings:
+    """The settings from the arguments (already type-checked), then the environment, then the defaults."""
     if service_name is None:
         service_name = os.environ.get("OTEL_SERVICE_NAME") or _default_service_name()
-    if not isinstance(service_name, str) or not service_name:
-        raise ConfigError(f"service_name must be a non-empty string, got {service_name!r}")
     if capture_content is None:
         otel_default = otel_env.capture_content()
         capture_content = env_flag("SPYGLASS_CAPTURE_CONTENT", True if otel_default is None else otel_default)
     if console is None:
         console = env_flag("SPYGLASS_CONSOLE", True)
-    if not isinstance(console, bool | dict):
-        raise ConfigError(f"console must be True, False or a dict of console options, got {console!r}")
     if max_attribute_length is None:
         # Below the SDK's length limit, so that it never cuts a conversation's JSON in the middle.
         max_attribute_length = max(64, min(128 * 1024, otel_env.attribute_length_limit() or 128 * 1024))
-    if not isinstance(max_attribute_length, int) or max_attribute_length < 64:
-        raise ConfigError(f"max_attribute_length must be an int >= 64, got {max_attribute_length!r}")
+    allowed = _command_line is None or _command_line.capture_content is not False
     return Settings(
         service_name=service_name,
-        capture_content=bool(capture_content),
+        capture_content=capture_content and allowed,
         console=console is not False,
         store=_resolve_store(store),
         max_attribute_length=max_attribute_length,
+        capture_content_allowed=allowed,
     )
 
 
@@ -427,7 +457,10 @@ def _resolve_store(store: str | os.PathLike[str] | bool | None) -> Path | None:
         raw = os.environ.get("SPYGLASS_STORE")
         if raw is not None and raw.strip().lower() in _FALSE:
             return None
-        return Path(raw) if raw else Path(".spyglass") / "spans.sqlite"
+        if not raw:
+            return Path(".spyglass") / "spans.sqlite"
+        check_store_path("SPYGLASS_STORE", Path(raw))
+        return Path(raw)
     if store is False:
         return None
     if store is True:
@@ -435,6 +468,55 @@ def _resolve_store(store: str | os.PathLike[str] | bool | None) -> Path | None:
     if isinstance(store, str | os.PathLike):
         return Path(store)
     raise ConfigError(f"store must be a path or False, got {store!r}")
+
+
+@dataclass(frozen=True)
+class CommandLine:
+    """What `spyglass run` was told. It wins over the traced program's own `configure()` (docs/cli.md)."""
+
+    service_name: str | None = None
+    """`--service-name`: wins over the program's."""
+    default_service_name: str | None = None
+    """The script or module name: used when neither the program nor OTEL_SERVICE_NAME gives one."""
+    console: bool | None = None
+    """`--console` keeps the program's console options; `--no-console` turns it off."""
+    store: Path | Literal[False] | None = None
+    """`--store PATH` or `--no-store` (False)."""
+    capture_content: bool | None = None
+    """`--no-capture-content` wins over everything; `--capture-content` not over a program's explicit False."""
+
+    def apply(
+        self,
+        service_name: str | None,
+        console: bool | dict[str, Any] | None,
+        capture_content: bool | None,
+        store: str | os.PathLike[str] | bool | None,
+    ) -> tuple[str | None, bool | dict[str, Any] | None, bool | None, str | os.PathLike[str] | bool | None]:
+        if self.service_name is not None:
+            service_name = self.service_name
+        elif service_name is None and not os.environ.get("OTEL_SERVICE_NAME"):
+            service_name = self.default_service_name
+        if self.console is False or (self.console is True and not isinstance(console, dict)):
+            console = self.console
+        if self.capture_content is False or (self.capture_content is True and capture_content is not False):
+            capture_content = self.capture_content
+        if self.store is not None:
+            store = self.store
+        return service_name, console, capture_content, store
+
+
+_command_line: CommandLine | None = None
+
+
+@contextmanager
+def command_line(given: CommandLine) -> Iterator[None]:
+    """Make `given` win over every `configure()` call while the block runs (the program `spyglass run` runs)."""
+    global _command_line
+    saved, _command_line = _command_line, given
+    try:
+        yield
+    finally:
+        _command_line = saved
 
 
 def _default_service_name() -> str:
@@ -456,9 +538,13 @@ def _scrubbing_processor(scrubbing: ScrubbingOptions | bool) -> ScrubbingSpanPro
     return ScrubbingSpanProcessor(Scrubber(scrubbing))
 
 
-def _sink_processors(settings: Settings, console: bool | dict[str, Any] | None) -> list[SpanProcessor]:
-    """The console and the store, when present in this installation (each is optional)."""
+def _sink_processors(
+    settings: Settings, console: bool | dict[str, Any] | None
+) -> tuple[list[SpanProcessor], list[Callable[[], None]]]:
+    """The console and the store, when present in this installation (each is optional), and what the
+    pipeline calls at each span boundary on the program's thread."""
     processors: list[SpanProcessor] = []
+    boundary_hooks: list[Callable[[], None]] = []
     if settings.store is not None:
         try:
             from .store import SqliteSpanProcessor
@@ -478,11 +564,19 @@ def _sink_processors(settings: Settings, console: bool | dict[str, Any] | None) 
             except TypeError as exc:
                 _close_all(processors)
                 raise ConfigError(f"console options {options!r} are not valid: {exc}") from None
-            # A queue of its own: a terminal that does not read (a full pipe) stalls nothing else.
+            # A queue of its own: a terminal that does not read (a full pipe) stalls nothing else. Its text
+            # is written at span boundaries, so that it never cuts one of the program's own lines.
+            pending = console_processor.write_at_span_boundaries()
             processors.append(
-                BackgroundSpanProcessor([console_processor], name="spyglass-console", snapshot_starts=False)
+                BackgroundSpanProcessor(
+                    [console_processor],
+                    name="spyglass-console",
+                    snapshot_starts=False,
+                    idle=pending.write_due,
+                )
             )
-    return processors
+            boundary_hooks.append(pending.at_span_boundary)
+    return processors, boundary_hooks
 
 
 def _close_all(processors: Sequence[SpanProcessor]) -> None:

@@ -6,9 +6,12 @@ run time, and `spyglass run` exits with the code of the program it ran.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import runpy
+import shlex
+import shutil
 import sys
 import traceback
 from collections.abc import Iterator
@@ -17,10 +20,16 @@ from pathlib import Path
 
 import click
 
-from ._config import _resolve_store
+from ._config import CommandLine, _resolve_store, command_line
 from ._errors import ConfigError
 from .version import __version__
 
+# spyglass is installed from its source, not from a package index: the hint installs openai alone, into this
+# very interpreter.
+_OPENAI_MISSING = (
+    "the demo needs the openai package, which this Python does not have: "
+    "{python} -m pip install 'openai>=1.40'"
+)
 _STORE_HELP = "Where to store the spans (default: SPYGLASS_STORE, else .spyglass/spans.sqlite)."
 
 # Frames of ours (and runpy's) above the traced program's own, left out of its traceback as `python` does.
@@ -41,7 +50,7 @@ def demo(store: Path | None, no_store: bool) -> None:
     if store is not None and no_store:
         raise click.UsageError("--store and --no-store cannot be used together")
     if importlib.util.find_spec("openai") is None:
-        raise click.ClickException("the demo needs the openai package: pip install 'spyglass[openai]'")
+        raise click.ClickException(_OPENAI_MISSING.format(python=shlex.quote(sys.executable)))
     from .demo.tour import run_tour
 
     path = None if no_store else (store or _resolve_store(None))
@@ -58,13 +67,8 @@ def demo(store: Path | None, no_store: bool) -> None:
     else:
         click.secho(f"The spans were stored in {stored}.", err=True)
         if "view" in main.commands:
-            # `python -m` works even where pip put the `spyglass` script outside PATH.
-            store_option = "" if stored == _resolve_store(None) else f" --store {stored}"
-            click.secho(
-                f"Open them in the viewer with: spyglass view{store_option}"
-                f"  (or: {Path(sys.executable).name} -m spyglass view{store_option})",
-                err=True,
-            )
+            store_option = "" if stored == _resolve_store(None) else f" --store {shlex.quote(str(stored))}"
+            click.secho(f"Open them in the viewer with: {_spyglass_command()} view{store_option}", err=True)
 
 
 @main.command(
@@ -111,6 +115,9 @@ def run(
     Everything after the script (or after -m MODULE) is passed to the program, and spyglass exits with the
     program's exit code.
 
+    The options given here win over the program's own spyglass.configure() call; --no-capture-content wins
+    over everything, and --capture-content does not undo a program's capture_content=False.
+
     \b
     spyglass run my_script.py --its-own-flags
     spyglass run -m my_package.main --its-own-flags
@@ -128,22 +135,21 @@ def run(
         raise click.UsageError(f"no such script: {target}")
     import spyglass
 
-    if service_name is None and not os.environ.get("OTEL_SERVICE_NAME"):
-        service_name = target if as_module else Path(target).stem
-    try:
-        spyglass.configure(
-            service_name=service_name,
-            console=console,
-            capture_content=capture_content,
-            store=False if no_store else store,
-        )
-    except ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
-    with _user_errors_as_click_errors():
-        spyglass.instrument_openai()
-
+    given = CommandLine(
+        service_name=service_name,
+        default_service_name=target if as_module else Path(target).stem,
+        console=console,
+        store=False if no_store else store,
+        capture_content=capture_content,
+    )
     exit_code = 0
-    with _program_context(target, program_args, as_module):
+    with command_line(given), _program_context(target, program_args, as_module):
+        with _user_errors_as_click_errors():  # a store file that is not a store: exit code 1
+            try:
+                spyglass.configure()
+            except ConfigError as exc:
+                raise click.UsageError(str(exc)) from None
+            spyglass.instrument_openai()
         try:
             if as_module:
                 runpy.run_module(target, run_name="__main__", alter_sys=True)
@@ -157,6 +163,18 @@ def run(
         finally:
             spyglass.force_flush()
     ctx.exit(exit_code)
+
+
+def _spyglass_command() -> str:
+    """How to run spyglass from this shell: `spyglass` when PATH finds this installation's script (an active
+    virtual environment), else this very interpreter (`.venv/bin/python -m spyglass`)."""
+    python = Path(sys.executable)
+    found = shutil.which("spyglass")
+    if found is not None and Path(found).parent.resolve() == python.parent.resolve():
+        return "spyglass"
+    with contextlib.suppress(ValueError):
+        python = python.relative_to(Path.cwd())
+    return f"{shlex.quote(str(python))} -m spyglass"
 
 
 def _check_module(name: str) -> None:

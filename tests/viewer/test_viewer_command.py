@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import signal
@@ -11,6 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +33,9 @@ class Launch:
 def launch(monkeypatch: pytest.MonkeyPatch) -> Launch:
     launched = Launch()
 
-    def fake_serve(app: Any, sock: socket.socket) -> None:
+    def fake_serve(app: Any, sock: socket.socket, on_ready: Callable[[], None]) -> None:
         launched.served.append((app, sock))
+        on_ready()
         sock.close()
 
     monkeypatch.setattr(command, "serve", fake_serve)
@@ -71,16 +74,22 @@ def test_a_missing_store_is_said_in_the_terminal(launch: Launch, tmp_path: Path)
     missing = tmp_path / "none.sqlite"
     result = CliRunner().invoke(view, ["--store", str(missing), "--port", "0", "--no-open"])
     assert result.exit_code == 0
-    assert f"spyglass view: No spyglass store at {missing}: the file does not exist" in result.stderr
-    assert "shows the traces once the store can be read" in result.stderr
+    assert f"spyglass view: No spyglass store at {missing}: the file does not exist yet" in result.stderr
+    assert "shows the traces once a program writes them" in result.stderr
+    assert len(launch.served) == 1
     assert not missing.exists()
 
 
-def test_a_foreign_file_is_said_in_the_terminal_and_left_alone(launch: Launch, tmp_path: Path) -> None:
+def test_a_foreign_file_is_exit_code_1_in_one_line_and_left_alone(launch: Launch, tmp_path: Path) -> None:
     notes = tmp_path / "notes.txt"
     notes.write_text("my notes\n" * 200)
     result = CliRunner().invoke(view, ["--store", str(notes), "--port", "0", "--no-open"])
-    assert "is not a SQLite database" in result.stderr
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"Error: {notes} is not a SQLite database (it was left untouched): file is not a database"
+    ]
+    assert result.stdout == ""
+    assert launch.served == [] and launch.opened == []
     assert notes.read_text() == "my notes\n" * 200
 
 
@@ -90,8 +99,13 @@ def test_a_taken_port_is_a_clear_error(launch: Launch, filled_store: Path) -> No
         taken.listen()
         port = taken.getsockname()[1]
         result = CliRunner().invoke(view, ["--store", str(filled_store), "--port", str(port), "--no-open"])
-    assert result.exit_code == 1
-    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert result.exit_code == 3
+    assert result.stderr.splitlines() == [
+        f"Error: cannot listen on 127.0.0.1:{port}: Address already in use; choose another address or port "
+        "(--port 0 picks a free one)"
+    ]
+    assert result.stdout == ""
+    assert launch.served == []
 
 
 def test_view_runs_for_real(filled_store: Path) -> None:
@@ -151,5 +165,39 @@ def test_view_runs_for_real(filled_store: Path) -> None:
         refused.value.close()
     finally:
         process.send_signal(signal.SIGINT)
-        process.communicate(timeout=15)
-    assert process.returncode in (0, -signal.SIGINT, 1)
+        _, stderr = process.communicate(timeout=15)
+    assert process.returncode == 0
+    assert stderr == ""
+
+
+def test_ctrl_c_stops_the_viewer_within_a_second_with_a_live_page_open(filled_store: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "spyglass", "view", "--store", str(filled_store), "--port", "0", "--no-open"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = re.search(r"http://127\.0\.0\.1:(\d+)/", process.stdout.readline())
+        assert url is not None
+        # A live page's event stream, as the browser's EventSource holds it: connected and reading.
+        with urllib.request.urlopen(url.group(0), timeout=10) as page:
+            assert page.status == 200
+        events = urllib.request.urlopen(url.group(0) + "api/events", timeout=10)
+        assert events.headers["content-type"].startswith("text/event-stream")
+        assert events.readline() == b"retry: 2000\n"
+        started = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=10)
+        stopped_after = time.monotonic() - started
+        with pytest.raises(http.client.IncompleteRead):  # the stream was cut: EventSource reconnects later
+            events.read()
+        events.close()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0
+    assert stderr == ""
+    assert stopped_after < 1.0, f"stopped after {stopped_after:.2f} s"

@@ -13,6 +13,7 @@ our thread in), giving `answer:12:00:01 OK Chat Completion...`. So rendered text
 
 from __future__ import annotations
 
+import logging
 import select
 import threading
 import time
@@ -20,6 +21,8 @@ from collections import deque
 from typing import IO
 
 from rich.console import Console
+
+logger = logging.getLogger("spyglass")
 
 DELAY = 0.5  # seconds rendered text may wait for a span boundary before the console thread writes it
 
@@ -31,9 +34,11 @@ class PendingWrites:
         self._console = console
         self._pending: deque[tuple[float, str]] = deque()
         self._lock = threading.Lock()  # held while writing: the program's thread never waits for it
+        self._broken = False
 
     def add(self, text: str) -> None:
-        self._pending.append((time.monotonic(), text))
+        if not self._broken:
+            self._pending.append((time.monotonic(), text))
 
     def at_span_boundary(self) -> None:
         """On the program's thread: write what waits, unless that could block it (or is being written)."""
@@ -64,13 +69,21 @@ class PendingWrites:
 
     def _write(self, file: IO[str]) -> None:
         pending = self._pending
-        if not pending:
+        if not pending or self._broken:
+            pending.clear()
             return
         parts = []
         while pending:
             parts.append(pending.popleft()[1])
-        file.write("".join(parts))
-        file.flush()
+        try:
+            file.write("".join(parts))
+            file.flush()
+        except (OSError, ValueError) as exc:  # a closed pipe (`app.py | head`), a closed file
+            # Where the console writes is gone: no bug to report, and no use trying again for every span.
+            self._broken = True
+            logger.warning(
+                "spyglass: the console stopped: its output failed (%r); the other sinks go on", exc
+            )
 
 
 def _writable_now(file: IO[str]) -> bool:

@@ -1,15 +1,82 @@
-"""`spyglass serve`: a headless OTLP/HTTP receiver writing into a store (the lead registers it in the CLI)."""
+"""`spyglass serve`: a headless OTLP/HTTP receiver writing into a store.
+
+Like `spyglass view`, it checks its store and binds its port before it says it is ready (exit codes 1 and 3,
+docs/cli.md), and stops on Ctrl+C within a second.
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import socket
+import sqlite3
 from pathlib import Path
 
 import click
-import uvicorn
 
 from spyglass._config import _resolve_store
+from spyglass._errors import ConfigError
 from spyglass.receiver.app import DEFAULT_MAX_BODY_BYTES, receiver_app
+from spyglass.store import StoreError
+from spyglass.store._schema import check
+from spyglass.viewer.server import bind
+from spyglass.viewer.server import serve as serve_app
+
+
+class CannotListen(click.ClickException):
+    """The address cannot be listened on (port taken, not allowed): exit code 3."""
+
+    exit_code = 3
+
+
+def store_path(store: Path | None) -> Path:
+    """`--store`, else `SPYGLASS_STORE`, else the default; a bad `SPYGLASS_STORE` is a usage error (exit 2)."""
+    if store is not None:
+        return store
+    try:
+        path = _resolve_store(None)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    if path is None:
+        raise click.UsageError("SPYGLASS_STORE turns the store off; give one with --store PATH")
+    return path
+
+
+def check_store_file(path: Path) -> None:
+    """Refuse a store file that spyglass must not or cannot use, without creating or changing anything.
+
+    A missing file is fine: it is made when the first spans arrive.
+
+    Raises:
+        click.ClickException: one line saying what is wrong with the file (exit code 1).
+    """
+    if not path.exists():
+        return
+    if path.is_dir():
+        raise click.ClickException(
+            f"{path} is a folder, not a spyglass store file: give the file with --store"
+        )
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise click.ClickException(f"cannot open the spyglass store {path}: {exc}") from None
+    try:
+        check(conn, path)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        conn.close()
+
+
+def listen(host: str, port: int | None) -> socket.socket:
+    """The listening socket; `port=None` is the viewer's default port, or a free one if it is taken."""
+    try:
+        return bind(host, port)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise CannotListen(
+            f"cannot listen on {host}:{port if port is not None else 'any port'}: {reason}; "
+            "choose another address or port (--port 0 picks a free one)"
+        ) from None
 
 
 # Its own -h as well: click caches a command's help option on first use, so one invoked alone first
@@ -46,18 +113,20 @@ def serve(store: Path | None, host: str, port: int, token: str | None, max_body_
     Point any OpenTelemetry SDK or Collector at it, e.g.
     OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318. Listens on 127.0.0.1 unless told otherwise.
     """
-    path = store if store is not None else _resolve_store(None)
-    if path is None:
-        raise click.UsageError("no store: SPYGLASS_STORE is off; pass --store PATH")
+    path = store_path(store)
+    check_store_file(path)
+    sock = listen(host, port)
     if not _is_loopback(host) and not token:
         click.echo(
             f"warning: listening on {host} without --token: anyone who can reach this port can write to "
             f"{path}. Set --token (or SPYGLASS_RECEIVER_TOKEN) to require a bearer token.",
             err=True,
         )
-    click.echo(f"spyglass: receiving OTLP/HTTP on http://{host}:{port}/v1/traces into {path}", err=True)
     app = receiver_app(path, token=token, max_body_bytes=max_body_bytes)
-    uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False, access_log=False)
+    bound = sock.getsockname()[1]
+    shown_host = f"[{host}]" if ":" in host else host
+    ready = f"spyglass: receiving OTLP/HTTP on http://{shown_host}:{bound}/v1/traces into {path}  (Ctrl+C to stop)"
+    serve_app(app, sock, lambda: click.echo(ready, err=True))
 
 
 def _is_loopback(host: str) -> bool:

@@ -114,7 +114,10 @@ def open_for_writing(path: str | os.PathLike[str], *, busy_timeout: float) -> sq
         sqlite3.OperationalError: the file cannot be opened or stays locked (the caller decides what to do).
         OSError: its folder cannot be created.
     """
-    Path(path).parent.mkdir(parents=True, exist_ok=True)  # the default lives in .spyglass/, made on first use
+    folder = Path(path).parent
+    if not folder.is_dir():  # the default lives in .spyglass/, made on first use; prompts are never committed
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / ".gitignore").write_text("# Made by spyglass: the store holds prompts and answers.\n*\n")
     conn = sqlite3.connect(
         os.fspath(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
     )
@@ -216,7 +219,12 @@ def migrate(conn: sqlite3.Connection, file: Path) -> None:
 
 
 def _prepare_for_writing(conn: sqlite3.Connection, file: Path) -> None:
-    missing = check(conn, file)
+    try:
+        missing = check(conn, file)
+    except StoreError as exc:
+        if isinstance(exc.__cause__, sqlite3.OperationalError):
+            raise exc.__cause__ from None  # read-only or locked, not a bad file: the writer warns and retries
+        raise
     if len(missing) == len(MIGRATIONS):
         # Only effective before the first table exists; lets pruning give pages back to the file system.
         conn.execute("PRAGMA auto_vacuum = INCREMENTAL")

@@ -8,12 +8,11 @@ from pathlib import Path
 
 import click
 
-from spyglass._config import _resolve_store
 from spyglass.receiver.app import Receiver
+from spyglass.receiver.command import check_store_file, listen, store_path
 from spyglass.viewer._security import local_hosts
-from spyglass.viewer._store import StoreHandle
 from spyglass.viewer.app import create_app
-from spyglass.viewer.server import bind, is_loopback, serve, url_for
+from spyglass.viewer.server import is_loopback, serve, url_for
 
 
 # Its own -h as well: click caches a command's help option on first use, so one invoked alone first
@@ -48,13 +47,9 @@ def view(store: Path | None, host: str, port: int | None, no_open: bool) -> None
     also receives spans over OTLP/HTTP (POST /v1/traces, and the GenAI log records of POST /v1/logs) from
     any OpenTelemetry SDK into the same store.
     """
-    path = store or _resolve_store(None)
-    if path is None:
-        raise click.UsageError("SPYGLASS_STORE turns the store off; give one with --store PATH")
-    try:
-        sock = bind(host, port)
-    except OSError as exc:
-        raise click.ClickException(f"cannot listen on {host}:{port or 'any port'}: {exc}") from None
+    path = store_path(store)
+    check_store_file(path)  # a file that is not a usable store: exit code 1
+    sock = listen(host, port)  # a port that cannot be had: exit code 3
     if not is_loopback(host):
         click.secho(
             f"Warning: listening on {host}, not on this machine only: anyone who can reach it can read "
@@ -62,10 +57,9 @@ def view(store: Path | None, host: str, port: int | None, no_open: bool) -> None
             fg="yellow",
             err=True,
         )
-    error = StoreHandle(path).check()
-    if error is not None:
-        click.secho(f"spyglass view: {error}", fg="red", err=True)
-        click.secho("The page says so too, and shows the traces once the store can be read.", err=True)
+    if not path.exists():
+        click.secho(f"spyglass view: No spyglass store at {path}: the file does not exist yet", err=True)
+        click.secho("The page says so too, and shows the traces once a program writes them.", err=True)
     real_port = sock.getsockname()[1]
     # The page also receives OTLP/HTTP, so spans from any OpenTelemetry SDK land in the same store.
     receiver = Receiver(path)
@@ -76,12 +70,15 @@ def view(store: Path | None, host: str, port: int | None, no_open: bool) -> None
         extra_routes=receiver.routes,
     )
     url = url_for(sock)
-    click.echo(f"spyglass viewer for {path}: {url}  (Ctrl+C to stop)")
-    click.echo(f"OTLP/HTTP receiver: OTEL_EXPORTER_OTLP_ENDPOINT={url.rstrip('/')}")
-    if not no_open:
-        webbrowser.open(url)
+
+    def ready() -> None:
+        click.echo(f"spyglass viewer for {path}: {url}  (Ctrl+C to stop)")
+        click.echo(f"OTLP/HTTP receiver: OTEL_EXPORTER_OTLP_ENDPOINT={url.rstrip('/')}")
+        if not no_open:
+            webbrowser.open(url)
+
     try:
-        serve(app, sock)
+        serve(app, sock, ready)
     finally:
         receiver.close()
 

@@ -57,7 +57,8 @@ class Instrumentation:
             return current
         cache = self._settings_cache
         if cache is None or cache[0] is not current:
-            cache = self._settings_cache = (current, replace(current, capture_content=self.capture_content))
+            own = self.capture_content and current.capture_content_allowed  # `run --no-capture-content` wins
+            cache = self._settings_cache = (current, replace(current, capture_content=own))
         return cache[1]
 
     def uninstrument(self) -> None:
