@@ -168,7 +168,7 @@ class Tracing:
                     text("A cat."),
                     {"type": "uri", "modality": "image", "uri": "http://127.0.0.1:9/cat.png"},
                     {
-                        "type": "blob",
+                        "type": "blob_reference",
                         "modality": "image",
                         "mime_type": "image/png",
                         "size": 12345,
