@@ -40,6 +40,20 @@ _CLIENT_TOOL_CALLS = frozenset({"computer_call", "local_shell_call", "shell_call
 # Fields of a built-in tool call that hold its results: they go in a `server_tool_call_response` part.
 _SERVER_TOOL_RESULTS = ("results", "outputs", "output", "result", "tools")
 _MAX_DETAIL_ITEMS = 32  # list items kept in a built-in tool call's details
+# The part types the schemas define (with required fields): an unmapped part never takes one of these names.
+_SCHEMA_PART_TYPES = frozenset(
+    {
+        "text",
+        "tool_call",
+        "tool_call_response",
+        "server_tool_call",
+        "server_tool_call_response",
+        "blob",
+        "file",
+        "uri",
+        "reasoning",
+    }
+)
 
 
 def finish_reason(value: Any, fallback: str) -> str:
@@ -51,11 +65,19 @@ def text_part(text: Any, limit: int) -> Part:
     return {"type": "text", "content": truncate(text if isinstance(text, str) else str(text), limit)}
 
 
+def _id(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def tool_call_response_part(call_id: Any, response: str) -> Part:
+    return {"type": "tool_call_response", "id": _id(call_id), "response": response}
+
+
 def tool_call_part(call_id: Any, name: Any, arguments: Any) -> Part:
     """A tool call; the schemas require a string name, so a call streamed without one says `unknown`."""
     return {
         "type": "tool_call",
-        "id": call_id if isinstance(call_id, str) else None,
+        "id": _id(call_id),
         "name": name if isinstance(name, str) and name else "unknown",
         "arguments": arguments,
     }
@@ -124,11 +146,16 @@ def _file_part(file_id: Any, filename: Any, file_data: Any, file_url: Any, modal
 
 
 def _other_part(item: Any, limit: int) -> Part:
-    """A content part of a type not mapped here: its text when it is a bare value, else its type."""
+    """A content part of a type not mapped here: its type (a custom part, as the schemas allow), or its text
+    when it is a bare value or claims a type the schemas define without its fields."""
     kind = get(item, "type")
-    if isinstance(kind, str) and kind:
+    if isinstance(kind, str) and kind and kind not in _SCHEMA_PART_TYPES:
         return {"type": kind}
     return text_part(item if isinstance(item, str) else dumps(item), limit)
+
+
+def _items(value: Any) -> list[Any] | tuple[Any, ...]:
+    return value if isinstance(value, list | tuple) else ()
 
 
 # --- Chat Completions --------------------------------------------------------------------------------------
@@ -200,11 +227,7 @@ def chat_input(messages: Iterable[Any], limit: int) -> list[Message]:
                 {
                     "role": "tool",
                     "parts": [
-                        {
-                            "type": "tool_call_response",
-                            "id": get(message, "tool_call_id"),
-                            "response": truncate(text or "", limit),
-                        }
+                        tool_call_response_part(get(message, "tool_call_id"), truncate(text or "", limit))
                     ],
                 }
             )
@@ -286,6 +309,8 @@ def responses_input(instructions: Any, items: Any, limit: int) -> tuple[list[Par
         return system, []
     if isinstance(items, str):
         return system, [{"role": "user", "parts": [text_part(items, limit)]}]
+    if not isinstance(items, list | tuple):
+        return system, [{"role": "user", "parts": [_other_part(items, limit)]}]
     conversation: list[Message] = []
     for item in items:
         kind = get(item, "type")
@@ -296,11 +321,10 @@ def responses_input(instructions: Any, items: Any, limit: int) -> tuple[list[Par
                 {
                     "role": "tool",
                     "parts": [
-                        {
-                            "type": "tool_call_response",
-                            "id": get(item, "call_id"),
-                            "response": truncate(output if isinstance(output, str) else dumps(output), limit),
-                        }
+                        tool_call_response_part(
+                            get(item, "call_id"),
+                            truncate(output if isinstance(output, str) else dumps(output), limit),
+                        )
                     ],
                 }
             )
@@ -320,6 +344,8 @@ def responses_input(instructions: Any, items: Any, limit: int) -> tuple[list[Par
 def _responses_content_parts(content: Any, limit: int) -> list[Part]:
     if isinstance(content, str):
         return [text_part(content, limit)]
+    if content is not None and not isinstance(content, list | tuple):
+        return [_other_part(content, limit)]
     parts: list[Part] = []
     for item in content or ():
         kind = get(item, "type")
@@ -345,9 +371,14 @@ def _responses_content_parts(content: Any, limit: int) -> list[Part]:
 
 
 def _reasoning_parts(item: Any, limit: int) -> list[Part]:
-    texts = [get(s, "text", "") for s in get(item, "summary") or ()]
-    texts += [get(c, "text", "") for c in get(item, "content") or ()]
-    return [{"type": "reasoning", "content": truncate("\n".join(t for t in texts if t), limit)}]
+    texts = [get(s, "text", "") for s in _items(get(item, "summary"))]
+    texts += [get(c, "text", "") for c in _items(get(item, "content"))]
+    return [
+        {
+            "type": "reasoning",
+            "content": truncate("\n".join(t for t in texts if isinstance(t, str) and t), limit),
+        }
+    ]
 
 
 def _responses_item_parts(item: Any, kind: str, limit: int) -> list[Part]:
