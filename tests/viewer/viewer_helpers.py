@@ -81,8 +81,13 @@ class Tracing:
             names.INPUT_MESSAGES: input_messages or messages(("user", [text(prompt)])),
             **(extra or {}),
         }
-        if system is not None:
-            attributes[names.SYSTEM_INSTRUCTIONS] = json.dumps([text(system)])
+        if (
+            system is not None
+        ):  # a Chat Completions system message: part of the history, as spyglass records it
+            history = json.loads(attributes[names.INPUT_MESSAGES])
+            attributes[names.INPUT_MESSAGES] = json.dumps(
+                [{"role": "system", "parts": [text(system)]}, *history]
+            )
         with self.tracer.start_as_current_span(
             f"chat {model}",
             kind=SpanKind.CLIENT,
