@@ -9,14 +9,16 @@ the very same uninstrumented code differ by up to a third, more than the overhea
 figure of a process is the median of its instrumented calls minus the median of its uninstrumented ones;
 rounds are interleaved, and the figure reported is the median over the rounds. Content capture is on.
 
-Each call is timed by the wall clock (the headline figure) and by the CPU time of the calling thread (a
-cross-check; with an in-process transport the call never waits on I/O, and work done on spyglass's
-background threads is rightly not counted).
+Each call is timed by the wall clock (the headline figure) and by the CPU time of the calling thread: what
+the caller's thread itself spends. The work spyglass hands to its background threads (scrubbing, the
+console, the store) still costs CPU under the GIL, so each block of calls is also timed by the CPU time of
+the whole process, with the sinks flushed at the end of the block inside that measurement: the `total CPU`
+column is that, per call, instrumented minus uninstrumented.
 
 Modes: `memory` (spans to an in-memory exporter through a SimpleSpanProcessor, console and store off: the
-setup the peers were measured with), `default` (the default configuration with the console off: spans also
-go to the local store, whose writer thread is flushed after each instrumented block, outside the timed
-calls; its own cost is `store_bench.py`'s).
+setup the peers were measured with), `default` (the default `configure()`: the console, printing to
+/dev/null as a terminal would be written to, and the local store), `store` (the default with the console
+off).
 
     python bench/overhead.py                 # all cases, 3 rounds of 1000 calls each way
     python bench/overhead.py --calls 500 --rounds 1 --cases sync_chat
@@ -43,7 +45,7 @@ STREAMS = ("stream_50", "stream_50_usage")
 # gives 50 chunks a call), so that a run stays within a few minutes.
 CALLS_SCALE = {"stream_50": 0.25, "stream_50_usage": 0.25}
 CHUNKS = 50
-MODES = ["memory", "default"]
+MODES = ["memory", "default", "store"]
 
 CHAT = {
     "id": "chatcmpl-1",
@@ -161,10 +163,12 @@ def _handler(httpx: Any) -> Any:
     return handle
 
 
-def _setup(mode: str, store_dir: str) -> Callable[[bool], None]:
-    """Configure spyglass for `mode`; return the switch that instruments the OpenAI SDK or not."""
+def _setup(mode: str, store_dir: str) -> tuple[Callable[[bool], None], Callable[[], None]]:
+    """Configure spyglass for `mode`; return the switch that instruments the OpenAI SDK or not, and the
+    flush that hands every queued span to the sinks."""
     import spyglass
 
+    store = os.path.join(store_dir, "spans.sqlite")
     if mode == "memory":
         from opentelemetry.sdk.trace.export import SimpleSpanProcessor
         from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -173,9 +177,13 @@ def _setup(mode: str, store_dir: str) -> Callable[[bool], None]:
         spyglass.configure(
             console=False, store=False, additional_span_processors=[SimpleSpanProcessor(exporter)]
         )
+    elif mode == "default":
+        exporter = None
+        terminal = open(os.devnull, "w")  # noqa: SIM115 - open for the whole worker process
+        spyglass.configure(console={"file": terminal, "colors": "always"}, store=store)
     else:
         exporter = None
-        spyglass.configure(console=False, store=os.path.join(store_dir, "spans.sqlite"))
+        spyglass.configure(console=False, store=store)
     handles: list[Any] = []
 
     def switch(on: bool) -> None:
@@ -183,11 +191,13 @@ def _setup(mode: str, store_dir: str) -> Callable[[bool], None]:
             handles.append(spyglass.instrument_openai())
         elif handles:
             handles.pop().uninstrument()
-            spyglass.force_flush()  # the store's writer catches up outside the timed calls
             if exporter is not None:
                 exporter.clear()
 
-    return switch
+    def flush() -> None:
+        spyglass.force_flush()
+
+    return switch, flush
 
 
 def _sync_call(client: Any, case: str) -> None:
@@ -210,7 +220,9 @@ def _sync_call(client: Any, case: str) -> None:
         client.responses.create(model="gpt-4.1", input="Tell me a joke")
 
 
-Timings = dict[str, list[int]]  # "on", "off", "on_cpu", "off_cpu": per-call durations in ns
+# "on", "off", "on_cpu", "off_cpu": per-call durations in ns; "on_process", "off_process": process CPU per
+# block (ns per call), the sinks flushed at the end of the block.
+Timings = dict[str, list[int]]
 
 
 def worker(
@@ -221,6 +233,7 @@ def worker(
     block: int = 20,
     *,
     alternate: bool = True,
+    flush: Callable[[], None] | None = None,
 ) -> Timings:
     """Time `calls` calls instrumented and `calls` not, in blocks of `block` calls switched on and off by
     `switch`, after `warmup` calls each way. Run in a fresh process; returns wall and CPU durations in ns.
@@ -235,7 +248,7 @@ def worker(
     calls, warmup = max(1, int(calls * scale)), int(warmup * scale)
     httpx = _transport_module()
     handler = _handler(httpx)
-    timings: Timings = {"on": [], "off": [], "on_cpu": [], "off_cpu": []}
+    timings: Timings = {"on": [], "off": [], "on_cpu": [], "off_cpu": [], "on_process": [], "off_process": []}
     per_way = -(-(warmup + calls) // block)  # blocks each way, rounded up
     blocks = 2 * per_way
     warmup_blocks = -(-warmup // block)  # each way
@@ -243,11 +256,22 @@ def worker(
     def is_on(index: int) -> bool:
         return index % 2 == 1 if alternate else index >= per_way
 
-    def record(index: int, on: bool, wall: int, cpu: int) -> None:
+    def counted(index: int, on: bool) -> bool:
         nth = index // 2 if alternate else index - (per_way if on else 0)  # this way's block number
-        if nth >= warmup_blocks:
+        return nth >= warmup_blocks
+
+    def record(index: int, on: bool, wall: int, cpu: int) -> None:
+        if counted(index, on):
             timings["on" if on else "off"].append(wall)
             timings["on_cpu" if on else "off_cpu"].append(cpu)
+
+    def record_block(index: int, on: bool, process_start: int) -> None:
+        if flush is not None:
+            flush()
+        if counted(index, on):
+            timings["on_process" if on else "off_process"].append(
+                (time.process_time_ns() - process_start) // block
+            )
 
     if case == "async_chat":
 
@@ -261,10 +285,12 @@ def worker(
             for index in range(blocks):
                 on = is_on(index)
                 switch(on)
+                process_start = time.process_time_ns()
                 for _ in range(block):
                     start, cpu = time.perf_counter_ns(), time.thread_time_ns()
                     await client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
                     record(index, on, time.perf_counter_ns() - start, time.thread_time_ns() - cpu)
+                record_block(index, on, process_start)
 
         asyncio.run(run())
     else:
@@ -277,17 +303,20 @@ def worker(
         for index in range(blocks):
             on = is_on(index)
             switch(on)
+            process_start = time.process_time_ns()
             for _ in range(block):
                 start, cpu = time.perf_counter_ns(), time.thread_time_ns()
                 _sync_call(client, case)
                 record(index, on, time.perf_counter_ns() - start, time.thread_time_ns() - cpu)
+            record_block(index, on, process_start)
     switch(False)
     return timings
 
 
 def _spyglass_worker(case: str, mode: str, calls: int, warmup: int, block: int) -> Timings:
     with tempfile.TemporaryDirectory() as store_dir:
-        timings = worker(case, _setup(mode, store_dir), calls, warmup, block)
+        switch, flush = _setup(mode, store_dir)
+        timings = worker(case, switch, calls, warmup, block, flush=flush)
         import spyglass
 
         spyglass.shutdown()
@@ -303,6 +332,11 @@ def figures(timings: Timings) -> dict[str, float]:
         "added": (statistics.median(on) - statistics.median(off)) / 1000,
         "added_p90": (_quantile(on, 0.9) - _quantile(off, 0.9)) / 1000,
         "added_cpu": (statistics.median(timings["on_cpu"]) - statistics.median(timings["off_cpu"])) / 1000,
+        "added_process": (
+            (statistics.median(timings["on_process"]) - statistics.median(timings["off_process"])) / 1000
+            if timings.get("on_process") and timings.get("off_process")
+            else float("nan")
+        ),
     }
 
 
@@ -370,7 +404,7 @@ def main() -> None:
     print()
     header = "| case | uninstrumented median (p90) |"
     for mode in args.modes:
-        header += f" + {mode}: median (p90) | + {mode}: caller CPU |"
+        header += f" + {mode}: median (p90) | + {mode}: caller CPU | + {mode}: total CPU |"
     print(header)
     print("|---" * (header.count("|") - 1) + "|")
     results: dict[str, Any] = {}
@@ -382,23 +416,28 @@ def main() -> None:
         row = f"| {case} | {base:,.0f} ({base90:,.0f}) |"
         results[case] = {"none": {"median": base, "p90": base90}}
         for mode in args.modes:
-            added, added90, added_cpu = (
+            added, added90, added_cpu, added_process = (
                 statistics.median(figure[key] for figure in rounds_of[mode])
-                for key in ("added", "added_p90", "added_cpu")
+                for key in ("added", "added_p90", "added_cpu", "added_process")
             )
-            results[case][mode] = {"added_median": added, "added_p90": added90, "added_cpu": added_cpu}
+            results[case][mode] = {
+                "added_median": added,
+                "added_p90": added90,
+                "added_cpu": added_cpu,
+                "added_process": added_process,
+            }
             row += f" {added:+,.1f} ({added90:+,.1f}) |"
             if case in STREAMS:
                 sync_added = results.get("sync_chat", {}).get(mode, {}).get("added_median")
                 row = row[:-1] + f" = {per_chunk(added, sync_added):+.2f}/chunk |"
-            row += f" {added_cpu:+,.1f} |"
+            row += f" {added_cpu:+,.1f} | {added_process:+,.1f} |"
         print(row)
     if any(case in STREAMS for case in args.cases):
         print()
         print(
             "Per chunk: (stream added - sync chat added) / 50, as the issue's peer table counts it. "
-            "`stream_50` is a caller that does not ask for usage: spyglass asks for it, so the SDK also "
-            "parses the usage chunk spyglass hides; in `stream_50_usage` the caller asks for it itself."
+            "`stream_50` is a caller that does not ask for usage; in `stream_50_usage` the caller asks for "
+            "it itself."
         )
     if args.json:
         with open(args.json, "w") as f:

@@ -15,7 +15,7 @@ spyglass.info('got {n} choices', n=len(response.choices))
 
 from __future__ import annotations
 
-from ._config import configure, force_flush, shutdown
+from ._config import configure, force_flush, shutdown, stats
 from ._errors import ConfigError, SpyglassError
 from ._scrubbing import ScrubbingOptions, ScrubMatch
 from ._span import SpyglassSpan, debug, error, exception, info, span, suppress_instrumentation, warn
@@ -39,6 +39,7 @@ __all__ = [
     "instrument_openai",
     "shutdown",
     "span",
+    "stats",
     "suppress_instrumentation",
     "warn",
 ]

@@ -332,6 +332,24 @@ class ScrubbingSpanProcessor(SpanProcessor):
         except Exception:
             log_internal_error("scrubbing.on_end")
 
+    def scrub_span(self, span: ReadableSpan, started: bool) -> None:
+        """Scrub in place, on the pipeline thread, a snapshot taken at a span's start or the ended span."""
+        if not started:
+            self._scrub_ended(span)
+            return
+        scrubber = self._scrubber
+        name = scrubber.scrub_text(span.name)
+        if name != span.name:
+            span._name = name
+        attributes = _raw(span)
+        scrubbed = scrubber.scrub_attributes(attributes)
+        if scrubbed is not None:
+            span._attributes = BoundedAttributes(attributes=scrubbed, immutable=True, max_value_len=None)
+        if attributes and span.context is not None:
+            if len(self._checked_at_start) > 10_000:  # spans that never end must not pile up
+                self._checked_at_start.clear()
+            self._checked_at_start[span.context.span_id] = dict(_raw(span))
+
     def _scrub_ended(self, span: ReadableSpan) -> None:
         scrubber = self._scrubber
         checked = self._checked_at_start.pop(span.context.span_id, None) if span.context else None

@@ -24,7 +24,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from ._config import configure, shutdown
+from ._config import configure, force_flush, shutdown
 
 # Attributes holding JSON strings, decoded by `span_to_dict` so tests compare structures.
 _JSON_ATTRIBUTES = frozenset(
@@ -45,7 +45,9 @@ class CapturedSpans:
         self.metric_reader = metric_reader
 
     def finished(self) -> Sequence[ReadableSpan]:
-        """The finished OpenTelemetry spans, in the order they ended."""
+        """The finished OpenTelemetry spans, in the order they ended (after handing over what is queued:
+        spans reach processors on spyglass's pipeline thread)."""
+        force_flush()
         return self.exporter.get_finished_spans()
 
     def spans(self) -> list[dict[str, Any]]:
@@ -55,6 +57,7 @@ class CapturedSpans:
         return [span_to_dict(s, names) for s in spans]
 
     def clear(self) -> None:
+        force_flush()
         self.exporter.clear()
 
     def metrics(self) -> dict[str, list[dict[str, Any]]]:

@@ -22,6 +22,7 @@ logfire.configure(console=os.environ.get("WITH_CONSOLE") == "1", store=False,
                   additional_span_processors=[SimpleSpanProcessor(_exporter)])
 
 def _dump():
+    logfire.force_flush()  # processors receive spans on spyglass's pipeline thread
     spans = [{"name": s.name, "parent": s.parent.span_id if s.parent else None, "id": s.context.span_id,
               "trace": s.context.trace_id, "attributes": {k: v if not isinstance(v, tuple) else list(v)
               for k, v in s.attributes.items()}} for s in _exporter.get_finished_spans()]

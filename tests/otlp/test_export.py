@@ -11,6 +11,7 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from otlp_helpers import RunningReceiver, failing_server, hanging_server, refusing_port
 
 import spyglass
+import spyglass._otel_env as otel_env
 from spyglass import ConfigError
 from spyglass.exporters.otlp import (
     OtlpSpanProcessor,
@@ -95,17 +96,34 @@ def test_bad_values_say_what_to_change(call: object, message: str) -> None:
         call()  # type: ignore[operator]
 
 
-def test_bad_variables_say_which_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_variables_turn_export_off_with_a_warning_naming_them(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Variables set for a whole environment never crash the program: export is off, and the log says why."""
+    monkeypatch.setattr(otel_env, "_warned", set())
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://x:4318")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "api-key=1,oops")
-    with pytest.raises(ConfigError, match=r"^OTEL_EXPORTER_OTLP_HEADERS: 'oops' is not a header"):
-        otlp_span_processors()
+    assert otlp_span_processors() == []
+    assert "OTEL_EXPORTER_OTLP_HEADERS: 'oops' is not a header" in caplog.text
+    assert "OTLP export of traces is off" in caplog.text
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_HEADERS")
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "udp")
-    with pytest.raises(
-        ConfigError, match=r"^OTEL_EXPORTER_OTLP_TRACES_PROTOCOL='udp' is not an OTLP protocol"
-    ):
-        otlp_span_processors()
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")
+    assert otlp_span_processors() == []
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT='collector:4318' is not an http(s) URL" in caplog.text
+
+
+@pytest.mark.parametrize("protocol", ["udp", "http/json"])
+def test_an_unusable_protocol_variable_falls_back_to_http_protobuf(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, protocol: str
+) -> None:
+    monkeypatch.setattr(otel_env, "_warned", set())
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://x:4318")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", protocol)
+    [processor] = otlp_span_processors()
+    assert processor.endpoint == "http://x:4318/v1/traces"  # type: ignore[attr-defined]
+    assert f"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL={protocol!r}" in caplog.text
+    assert "sending over http/protobuf instead" in caplog.text
+    processor.shutdown()
 
 
 def test_grpc_without_its_exporter_says_what_to_install() -> None:

@@ -29,6 +29,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from spyglass._errors import ConfigError
+from spyglass._otel_env import positive_int, warn_once
 
 logger = logging.getLogger("spyglass")
 
@@ -47,8 +48,9 @@ def otlp_span_processors(
     headers: Mapping[str, str] | str | None = None,
     protocol: str | None = None,
     *,
-    max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE,
+    max_queue_size: int | None = None,
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+    default_endpoint: bool = False,
 ) -> list[SpanProcessor]:
     """The span processors that send spans over OTLP, or none when no endpoint is configured.
 
@@ -62,14 +64,22 @@ def otlp_span_processors(
         protocol: `http/protobuf` (default) or `grpc` (needs `opentelemetry-exporter-otlp-proto-grpc`).
             Default: `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, else `OTEL_EXPORTER_OTLP_PROTOCOL`.
         max_queue_size: finished spans waiting to be sent at most; past it, new spans are dropped and counted.
+            Default: `OTEL_BSP_MAX_QUEUE_SIZE`, else 2048.
         shutdown_timeout: seconds `shutdown()` waits for the last spans to be sent before giving up on them.
+        default_endpoint: with no endpoint configured, send to the specification's default
+            (`http://localhost:4318`, or `:4317` for gRPC) rather than nowhere (`OTEL_TRACES_EXPORTER=otlp`).
+
+    The batching follows `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` and
+    `OTEL_BSP_EXPORT_TIMEOUT` when they are set.
 
     Raises:
         ConfigError: an unknown protocol, a malformed headers string or endpoint, or the gRPC exporter missing.
     """
-    target = _resolve("TRACES", endpoint, headers, protocol)
+    target = _resolve("TRACES", endpoint, headers, protocol, default_endpoint)
     if target is None:
         return []
+    if max_queue_size is None:
+        max_queue_size = positive_int("OTEL_BSP_MAX_QUEUE_SIZE") or DEFAULT_MAX_QUEUE_SIZE
     if max_queue_size < 1:
         raise ConfigError(f"max_queue_size must be at least 1, got {max_queue_size!r}")
     exporter = _span_exporter(target)
@@ -81,19 +91,32 @@ def otlp_metric_readers(
     headers: Mapping[str, str] | str | None = None,
     protocol: str | None = None,
     *,
-    export_interval: float = 60.0,
+    export_interval: float | None = None,
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+    default_endpoint: bool = False,
 ) -> list[MetricReader]:
     """The metric readers that send the GenAI metrics over OTLP every `export_interval` seconds, or none.
 
     The arguments and environment variables are those of `otlp_span_processors()` (with `METRICS` in the
-    signal-specific names: `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`...).
+    signal-specific names: `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`...). `export_interval` defaults to
+    `OTEL_METRIC_EXPORT_INTERVAL` (milliseconds), else 60 s.
     """
-    target = _resolve("METRICS", endpoint, headers, protocol)
+    target = _resolve("METRICS", endpoint, headers, protocol, default_endpoint)
     if target is None:
         return []
     exporter = _metric_exporter(target, timeout=shutdown_timeout)
-    return [_BoundedMetricReader(exporter, int(export_interval * 1000), int(shutdown_timeout * 1000))]
+    return [bounded_metric_reader(exporter, export_interval, shutdown_timeout)]
+
+
+def bounded_metric_reader(
+    exporter: MetricExporter,
+    export_interval: float | None = None,
+    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+) -> MetricReader:
+    """A periodic reader for `exporter`, at `OTEL_METRIC_EXPORT_INTERVAL` unless told, bounded at shutdown."""
+    if export_interval is None:
+        export_interval = (positive_int("OTEL_METRIC_EXPORT_INTERVAL") or 60_000) / 1000
+    return _BoundedMetricReader(exporter, int(export_interval * 1000), int(shutdown_timeout * 1000))
 
 
 class OtlpSpanProcessor(SpanProcessor):
@@ -125,11 +148,13 @@ class OtlpSpanProcessor(SpanProcessor):
         self._flush_thread: threading.Thread | None = None
         self._gave_up = False  # shutdown's time ran out: what is still out there is counted as dropped
         self._exporter = _CountingExporter(exporter, self)
+        batch_size = positive_int("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") or 512
         self._batch = BatchSpanProcessor(
             self._exporter,
             max_queue_size=max_queue_size,
-            schedule_delay_millis=1000,
-            max_export_batch_size=min(512, max_queue_size),
+            schedule_delay_millis=positive_int("OTEL_BSP_SCHEDULE_DELAY") or 1000,
+            max_export_batch_size=min(batch_size, max_queue_size),
+            export_timeout_millis=positive_int("OTEL_BSP_EXPORT_TIMEOUT") or 30_000,
         )
 
     @property
@@ -296,32 +321,75 @@ def _resolve(
     endpoint: str | None,
     headers: Mapping[str, str] | str | None,
     protocol: str | None,
+    default_endpoint: bool = False,
 ) -> _Target | None:
-    resolved_protocol = _resolve_protocol(signal, protocol)
-    resolved_endpoint = _resolve_endpoint(signal, endpoint, resolved_protocol)
-    if resolved_endpoint is None:
+    try:
+        resolved_protocol = _resolve_protocol(signal, protocol)
+        resolved_endpoint = _resolve_endpoint(signal, endpoint, resolved_protocol)
+        if resolved_endpoint is None and default_endpoint:  # the specification's defaults
+            base = "http://localhost:4317" if resolved_protocol == "grpc" else "http://localhost:4318"
+            resolved_endpoint = _resolve_endpoint(signal, base, resolved_protocol)
+        if resolved_endpoint is None:
+            return None
+        return _Target(resolved_endpoint, _resolve_headers(signal, headers), resolved_protocol)
+    except ConfigError as exc:
+        if not str(exc).startswith("OTEL_"):
+            raise  # the program's own argument: its author is there to fix it
+        # A variable set for the whole environment must not stop the program: no export, said once.
+        warn_once(f"bad-env-{signal}-{exc}", "spyglass: %s; OTLP export of %s is off", exc, signal.lower())
         return None
-    return _Target(resolved_endpoint, _resolve_headers(signal, headers), resolved_protocol)
 
 
 def _resolve_protocol(signal: str, protocol: str | None) -> Protocol:
-    source = "otlp_protocol"
-    if protocol is None:
-        for name in (f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
-            if os.environ.get(name, "").strip():
-                protocol, source = os.environ[name].strip(), name
-                break
-        else:
-            return "http/protobuf"
-    for known in PROTOCOLS:
-        if protocol == known:
-            return known
-    if protocol == "http/json":
+    """The protocol asked for. A wrong argument in the program's code is refused; a wrong environment
+    variable (set for a whole fleet, often by someone else) is logged and http/protobuf used instead."""
+    if protocol is not None:
+        for known in PROTOCOLS:
+            if protocol == known:
+                return known
+        if protocol == "http/json":
+            raise ConfigError(
+                f"otlp_protocol={protocol!r}: the OpenTelemetry Python exporter does not send OTLP/JSON; "
+                "use 'http/protobuf' (any OTLP/HTTP receiver accepts it)"
+            )
         raise ConfigError(
-            f"{source}={protocol!r}: the OpenTelemetry Python exporter does not send OTLP/JSON; "
-            "use 'http/protobuf' (any OTLP/HTTP receiver accepts it)"
+            f"otlp_protocol={protocol!r} is not an OTLP protocol: use 'http/protobuf' or 'grpc'"
         )
-    raise ConfigError(f"{source}={protocol!r} is not an OTLP protocol: use 'http/protobuf' or 'grpc'")
+    for name in (f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
+        value = os.environ.get(name, "").strip()
+        if not value:
+            continue
+        if value == "grpc":
+            if _grpc_available():
+                return "grpc"
+            warn_once(
+                "grpc-missing",
+                "spyglass: %s=grpc needs the %s package, which is not installed: sending over http/protobuf "
+                "instead (`pip install %s` for gRPC)",
+                name,
+                _GRPC_PACKAGE,
+                _GRPC_PACKAGE,
+            )
+            return "http/protobuf"
+        if value != "http/protobuf":
+            warn_once(
+                f"protocol-{value}",
+                "spyglass: %s=%r: the OpenTelemetry Python SDK has no exporter for it; sending over "
+                "http/protobuf instead (any OTLP/HTTP receiver accepts it)",
+                name,
+                value,
+            )
+        return "http/protobuf"
+    return "http/protobuf"
+
+
+def _grpc_available() -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("opentelemetry.exporter.otlp.proto.grpc") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _resolve_endpoint(signal: str, endpoint: str | None, protocol: Protocol) -> str | None:
