@@ -95,6 +95,8 @@ def test_file_and_image_parts_follow_the_schemas(api, captured):
     ]
 
 
+IMAGE = b"\x89PNG" + bytes(range(256)) * 200  # 51 kB
+
 RESPONSE_WITH_BUILT_IN_TOOLS = {
     "id": "resp_tools",
     "object": "response",
@@ -122,7 +124,7 @@ RESPONSE_WITH_BUILT_IN_TOOLS = {
             "type": "image_generation_call",
             "id": "ig_1",
             "status": "completed",
-            "result": base64.b64encode(b"\x89PNG fake image").decode(),
+            "result": base64.b64encode(IMAGE).decode(),
         },
         {
             "type": "computer_call",
@@ -171,7 +173,13 @@ def test_built_in_responses_tools_are_server_tool_calls():
         },
     }
     assert image_call["name"] == "image_generation" and "result" not in image_call["server_tool_call"]
-    assert image["type"] == "blob_reference" and image["size"] == len(b"\x89PNG fake image")
+    # bigger than a detail may be: the size and hash are the whole image's
+    assert image == {
+        "type": "blob_reference",
+        "modality": "image",
+        "size": len(IMAGE),
+        "sha256": hashlib.sha256(IMAGE).hexdigest(),
+    }
     # the computer-use tool is run by the caller's code: a tool call, like a function call
     assert (
         computer["type"] == "tool_call" and computer["id"] == "call_cu_1" and computer["name"] == "computer"

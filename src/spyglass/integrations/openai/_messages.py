@@ -176,7 +176,7 @@ def _content_parts(content: Any, limit: int) -> list[Part]:
             parts.append({"type": "refusal", "content": truncate(str(get(item, "refusal", "")), limit)})
         elif kind == "image_url":
             url = get(get(item, "image_url", {}), "url", "")
-            parts.append(image_url_part(url))
+            parts.append(image_url_part(url) if isinstance(url, str) else _other_part(item, limit))
         elif kind == "input_audio":
             audio = get(item, "input_audio", {})
             fmt = get(audio, "format")
@@ -393,8 +393,11 @@ def _responses_item_parts(item: Any, kind: str, limit: int) -> list[Part]:
     if kind in _CLIENT_TOOL_CALLS:
         call_id = details.pop("call_id", item_id)
         return [tool_call_part(call_id, tool, details)]
+    image = None
+    if kind == "image_generation_call":  # base64 image: referenced from the item itself, not its cut copy
+        details.pop("result", None)
+        image = get(item, "result")
     results = {key: details.pop(key) for key in _SERVER_TOOL_RESULTS if key in details}
-    image = results.pop("result", None) if kind == "image_generation_call" else None
     call_id = item_id if isinstance(item_id, str) else None
     parts: list[Part] = [
         {
