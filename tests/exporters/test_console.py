@@ -427,7 +427,7 @@ def test_images_and_other_parts() -> None:
         "parts": [
             {"type": "text", "content": "What is in this picture?"},
             {
-                "type": "blob",
+                "type": "blob_reference",
                 "modality": "image",
                 "mime_type": "image/png",
                 "size": 12345,
@@ -750,4 +750,23 @@ def test_embeddings_show_input_tokens_and_a_tiny_cost_reads_as_such() -> None:
 12:00:00.000 > Embedding Creation with 'text-embedding-3-small'
 12:00:00.006 OK Embedding Creation with 'text-embedding-3-small' · 6.0ms · text-embedding-3-small ·
                 4 input tokens · <$0.000001
+""")
+
+
+def test_system_messages_of_the_history_stay_in_sight_in_compact_mode() -> None:
+    # Chat Completions keep the system message in gen_ai.input.messages (it is part of the history)
+    system = {"role": "system", "parts": [{"type": "text", "content": "You are a weather bot."}]}
+    attributes = llm(inputs=[system, USER, CALL, RESULT], outputs=[ANSWER])
+    del attributes[names.SYSTEM_INSTRUCTIONS]
+    screen = make_screen()
+    screen.span("Chat Completion with 'gpt-4o'", attributes, start_ms=0, end_ms=800)
+
+    assert screen.text == snapshot("""\
+12:00:00.000 > Chat Completion with 'gpt-4o'
+12:00:00.800 OK Chat Completion with 'gpt-4o' · 800ms · gpt-4o-2024-08-06
+               system    You are a weather bot.
+                         … 1 earlier message
+               assistant get_weather(city="Paris")
+               tool      get_weather → 18°C, sunny
+               assistant It is 18°C and sunny in Paris.
 """)

@@ -269,12 +269,16 @@ def test_concurrent_async_calls_end_up_under_the_right_parents(server, captured)
     assert len(parents) == 100
     children = [s for s in spans if s["attributes"]["spyglass.kind"] in ("llm", "llm_stream")]
     assert len(children) == 150
+    calls = {s["span_id"]: s for s in children if s["attributes"]["spyglass.kind"] == "llm"}
+    assert len(calls) == 100
     for child in children:
+        if child["attributes"]["spyglass.kind"] == "llm_stream":  # the streaming phase, under its call
+            assert calls[child["parent_id"]]["attributes"]["gen_ai.request.stream"] is True
+            child = calls[child["parent_id"]]
         parent = parents[child["parent_id"]]
         i = parent["attributes"]["i"]
         assert child["attributes"]["gen_ai.request.model"] == "gpt-4o"
-        if child["attributes"]["spyglass.kind"] == "llm":
-            assert child["attributes"]["gen_ai.input.messages"][0]["parts"][0]["content"] == f"q{i}"
+        assert child["attributes"]["gen_ai.input.messages"][0]["parts"][0]["content"] == f"q{i}"
         assert child["trace_id"] == parent["trace_id"]
         assert child["end_time"] is not None
 

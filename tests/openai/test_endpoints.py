@@ -32,6 +32,11 @@ def llm_spans(captured):
     return [s for s in captured.spans() if s["attributes"].get("spyglass.kind") in ("llm", "llm_stream")]
 
 
+def calls(captured):
+    """The spans of the GenAI operations: one per call, streamed or not."""
+    return [s for s in captured.spans() if "gen_ai.operation.name" in s["attributes"]]
+
+
 def output_text(span) -> str:
     messages = span["attributes"]["gen_ai.output.messages"]
     return "".join(p["content"] for p in messages[0]["parts"] if p["type"] == "text")
@@ -66,9 +71,9 @@ def test_chat_completion(api, captured):
         "gen_ai.request.max_tokens": 100,
         "gen_ai.request.seed": 7,
         "gen_ai.request.stop_sequences": ("\n\n",),
-        "gen_ai.system_instructions": [{"type": "text", "content": "You are a helpful assistant."}],
-        "gen_ai.input.messages": [
-            {"role": "user", "parts": [{"type": "text", "content": MESSAGES[1]["content"]}]}
+        "gen_ai.input.messages": [  # the system message is part of the chat history: it stays here
+            {"role": "system", "parts": [{"type": "text", "content": MESSAGES[0]["content"]}]},
+            {"role": "user", "parts": [{"type": "text", "content": MESSAGES[1]["content"]}]},
         ],
         "gen_ai.output.messages": [
             {
@@ -106,41 +111,74 @@ def test_chat_completion(api, captured):
     assert response._request_id == attributes["spyglass.openai.request_id"]
 
 
-def test_chat_completion_stream_records_two_spans(api, captured):
+def test_chat_completion_stream_is_one_generation_and_a_streaming_phase(api, captured):
     chunks = api.call(lambda c: c.chat.completions.create, model="gpt-4o", messages=MESSAGES, stream=True)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     request, stream = llm_spans(captured)
+    # The call's span is the one GenAI operation, with the request and the whole response...
+    finished = {span.name: span for span in captured.finished()}
     assert request["name"] == "chat gpt-4o"
-    assert request["attributes"]["gen_ai.request.stream"] is True
-    assert "gen_ai.output.messages" not in request["attributes"]
+    assert finished["chat gpt-4o"].kind.name == "CLIENT"
+    assert request["attributes"] == {
+        "spyglass.kind": "llm",
+        "spyglass.msg": "Chat Completion with 'gpt-4o'",
+        "spyglass.openai.path": "/chat/completions",
+        "spyglass.openai.request_id": IsStr(regex="req_.+"),
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "local",
+        "openai.api.type": "chat_completions",
+        "server.address": "127.0.0.1",
+        "server.port": IsPositiveInt,
+        "gen_ai.request.model": "gpt-4o",
+        "gen_ai.request.stream": True,
+        "gen_ai.input.messages": [
+            {"role": m["role"], "parts": [{"type": "text", "content": m["content"]}]} for m in MESSAGES
+        ],
+        "gen_ai.output.messages": [
+            {"role": "assistant", "parts": [{"type": "text", "content": text}], "finish_reason": "stop"}
+        ],
+        "gen_ai.response.id": chunks[0].id,
+        "gen_ai.response.model": chunks[0].model,
+        "gen_ai.response.finish_reasons": ("stop",),
+        "gen_ai.response.time_to_first_chunk": IsFloat(gt=0),
+        "openai.response.system_fingerprint": chunks[0].system_fingerprint,
+        "gen_ai.usage.input_tokens": IsPositiveInt,
+        "gen_ai.usage.output_tokens": IsPositiveInt,
+        "gen_ai.usage.cache_read.input_tokens": 0,
+        "gen_ai.usage.reasoning.output_tokens": 0,
+        "spyglass.usage.source": "api",
+        "spyglass.cost.usd": IsFloat(gt=0),
+        "spyglass.cost.status": "known",
+        "spyglass.stream.outcome": "completed",
+        "spyglass.stream.chunk_count": len(chunks) + 1,  # and the usage chunk spyglass asked for
+    }
+    # ...and the stream's span is only its streaming phase: nothing a GenAI backend counts as a generation.
     assert stream["name"] == "chat gpt-4o stream"
+    assert finished["chat gpt-4o stream"].kind.name == "INTERNAL"
+    assert stream["attributes"] == {
+        "spyglass.kind": "llm_stream",
+        "spyglass.msg": IsStr(regex=r"streaming response from 'gpt-4o.*' took \d+\.\d\ds"),
+        "spyglass.openai.path": "/chat/completions",
+        "spyglass.stream.outcome": "completed",
+        "spyglass.stream.chunk_count": len(chunks) + 1,
+    }
     assert stream["trace_id"] == request["trace_id"]
-    assert stream["parent"] == "chat gpt-4o"  # no enclosing span: the stream hangs under its request
+    assert stream["parent"] == "chat gpt-4o"  # the streaming phase of the call
     assert stream["links"] == [request["span_id"]]
-    assert request["end_time"] <= stream["start_time"]
-    attributes = stream["attributes"]
-    assert output_text(stream) == text
-    assert attributes["spyglass.kind"] == "llm_stream"
-    assert attributes["spyglass.stream.outcome"] == "completed"
-    assert attributes["spyglass.stream.chunk_count"] >= len(chunks)
-    assert attributes["gen_ai.response.time_to_first_chunk"] >= 0
-    assert attributes["gen_ai.response.id"] == chunks[0].id
-    assert attributes["gen_ai.response.finish_reasons"] == ("stop",)
-    assert attributes["gen_ai.usage.input_tokens"] > 0
-    assert attributes["gen_ai.usage.output_tokens"] > 0
-    assert attributes["spyglass.usage.source"] == "api"
-    assert attributes["spyglass.cost.status"] == "known"
-    assert attributes["spyglass.msg"].startswith("streaming response from 'gpt-4o")
+    assert request["start_time"] < stream["start_time"] <= stream["end_time"] == request["end_time"]
+    # time to first chunk is measured from the request, so it covers the wait for the response headers
+    first_chunk = request["attributes"]["gen_ai.response.time_to_first_chunk"]
+    assert first_chunk * 1e9 >= stream["start_time"] - request["start_time"]
 
 
-def test_stream_inside_a_user_span_is_a_sibling_of_its_request(api, captured):
+def test_stream_inside_a_user_span_hangs_under_its_call(api, captured):
     import spyglass
 
     with spyglass.span("Asking OpenAI to write some code"):
         api.call(lambda c: c.chat.completions.create, model="gpt-4o", messages=MESSAGES, stream=True)
     spans = {s["name"]: s for s in captured.spans()}
     assert spans["chat gpt-4o"]["parent"] == "Asking OpenAI to write some code"
-    assert spans["chat gpt-4o stream"]["parent"] == "Asking OpenAI to write some code"
+    assert spans["chat gpt-4o stream"]["parent"] == "chat gpt-4o"
 
 
 def test_usage_is_recorded_for_streams_without_changing_the_chunks_the_caller_sees(api, server, captured):
@@ -150,8 +188,8 @@ def test_usage_is_recorded_for_streams_without_changing_the_chunks_the_caller_se
     # ...but the caller sees exactly what it would have without us: no usage chunk, no usage field.
     assert all(chunk.choices for chunk in chunks)
     assert all("usage" not in chunk.to_dict() for chunk in chunks)
-    stream = llm_spans(captured)[1]
-    assert stream["attributes"]["gen_ai.usage.output_tokens"] > 0
+    (call,) = calls(captured)
+    assert call["attributes"]["gen_ai.usage.output_tokens"] > 0
 
 
 def test_a_caller_asking_for_usage_gets_the_usage_chunk(api, server, captured):
@@ -164,8 +202,7 @@ def test_a_caller_asking_for_usage_gets_the_usage_chunk(api, server, captured):
     )
     assert chunks[-1].choices == []
     assert (
-        chunks[-1].usage.completion_tokens
-        == llm_spans(captured)[1]["attributes"]["gen_ai.usage.output_tokens"]
+        chunks[-1].usage.completion_tokens == calls(captured)[0]["attributes"]["gen_ai.usage.output_tokens"]
     )
 
 
@@ -181,12 +218,12 @@ def test_server_rejecting_stream_options_still_answers_the_callers_request(stric
     bodies = [r.body for r in strict_server.requests if r.path.endswith("/chat/completions")]
     assert "stream_options" in bodies[0]
     assert all("stream_options" not in b for b in bodies[1:])
-    streams = [s for s in llm_spans(captured) if s["attributes"]["spyglass.kind"] == "llm_stream"]
-    assert len(streams) == 2
-    for stream in streams:
-        assert stream["status"] == "UNSET"
-        assert stream["attributes"]["spyglass.usage.source"] == "unavailable"
-        assert stream["attributes"]["spyglass.cost.status"] == "unknown"
+    streamed = [s for s in calls(captured) if s["attributes"].get("spyglass.stream.outcome")]
+    assert len(streamed) == 2
+    for call in streamed:
+        assert call["status"] == "UNSET"
+        assert call["attributes"]["spyglass.usage.source"] == "unavailable"
+        assert call["attributes"]["spyglass.cost.status"] == "unknown"
 
 
 def test_multiple_choices_in_a_stream(api, captured):
@@ -197,11 +234,11 @@ def test_multiple_choices_in_a_stream(api, captured):
     for chunk in chunks:
         for choice in chunk.choices:
             texts[choice.index] += choice.delta.content or ""
-    stream = llm_spans(captured)[1]
-    messages = stream["attributes"]["gen_ai.output.messages"]
+    (call,) = calls(captured)
+    messages = call["attributes"]["gen_ai.output.messages"]
     assert [m["parts"][0]["content"] for m in messages] == [texts[0], texts[1]]
-    assert stream["attributes"]["gen_ai.response.finish_reasons"] == ("stop", "stop")
-    assert llm_spans(captured)[0]["attributes"]["gen_ai.request.choice.count"] == 2
+    assert call["attributes"]["gen_ai.response.finish_reasons"] == ("stop", "stop")
+    assert call["attributes"]["gen_ai.request.choice.count"] == 2
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -223,7 +260,7 @@ def test_tool_call_round_trip(api, captured, stream):
     else:
         call = first.choices[0].message.tool_calls[0]
         call_id, arguments = call.id, call.function.arguments
-    tool_span = llm_spans(captured)[-1]
+    tool_span = calls(captured)[-1]
     assert tool_span["attributes"]["gen_ai.output.messages"] == [
         {
             "role": "assistant",
@@ -315,9 +352,9 @@ def test_chat_completions_stream_helper(api, captured):
         return consume()
 
     final = api.run(action)
-    stream = llm_spans(captured)[1]
-    assert stream["attributes"]["spyglass.stream.outcome"] == "completed"
-    assert output_text(stream) == final.choices[0].message.content
+    (call,) = calls(captured)
+    assert call["attributes"]["spyglass.stream.outcome"] == "completed"
+    assert output_text(call) == final.choices[0].message.content
     assert final.usage is None  # the helper saw exactly what it would have seen uninstrumented
 
 
@@ -337,9 +374,10 @@ def test_legacy_completions(api, captured, stream):
         {"role": "user", "parts": [{"type": "text", "content": "Say hi"}]}
     ]
     text = "".join(c.choices[0].text for c in result if c.choices) if stream else result.choices[0].text
-    assert output_text(spans[-1]) == text
-    assert spans[-1]["attributes"]["gen_ai.usage.output_tokens"] > 0
+    assert output_text(spans[0]) == text
+    assert spans[0]["attributes"]["gen_ai.usage.output_tokens"] > 0
     assert len(spans) == (2 if stream else 1)
+    assert len(calls(captured)) == 1
 
 
 @pytest.mark.parametrize("encoding_format", ["float", "base64"])
@@ -388,7 +426,7 @@ def test_image_generation(api, captured, response_format):
 
         raw = base64.b64decode(response.data[0].b64_json)
         assert image == {
-            "type": "blob",
+            "type": "blob_reference",
             "modality": "image",
             "mime_type": "image/png",
             "size": len(raw),
@@ -435,12 +473,13 @@ def test_responses_create(api, captured):
 def test_responses_create_stream(api, captured):
     events = api.call(lambda c: c.responses.create, model="gpt-4.1", input="Tell me a joke", stream=True)
     text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
-    stream = llm_spans(captured)[1]
-    assert stream["attributes"]["spyglass.stream.outcome"] == "completed"
-    assert output_text(stream) == text
+    (call,) = calls(captured)
+    assert call["attributes"]["spyglass.stream.outcome"] == "completed"
+    assert output_text(call) == text
     completed = next(e for e in events if e.type == "response.completed")
-    assert stream["attributes"]["gen_ai.usage.output_tokens"] == completed.response.usage.output_tokens
-    assert stream["attributes"]["gen_ai.response.id"] == completed.response.id
+    assert call["attributes"]["gen_ai.usage.output_tokens"] == completed.response.usage.output_tokens
+    assert call["attributes"]["gen_ai.response.id"] == completed.response.id
+    assert call["attributes"]["gen_ai.response.finish_reasons"] == ("stop",)
 
 
 def test_responses_stream_helper_and_parse(api, captured):
@@ -461,7 +500,7 @@ def test_responses_stream_helper_and_parse(api, captured):
         return consume()
 
     final = api.run(stream_action)
-    assert output_text(llm_spans(captured)[1]) == final.output_text
+    assert output_text(calls(captured)[0]) == final.output_text
     captured.clear()
     parsed = api.call(lambda c: c.responses.parse, model="gpt-4.1", input="A person", text_format=Person)
     (span,) = llm_spans(captured)
@@ -485,7 +524,7 @@ def test_responses_tool_call(api, captured):
             "arguments": json.loads(call.arguments),
         }
     ]
-    assert span["attributes"]["gen_ai.response.finish_reasons"] == ("tool_calls",)
+    assert span["attributes"]["gen_ai.response.finish_reasons"] == ("tool_call",)  # the conventions' value
 
 
 def test_other_endpoints_get_a_generic_span(api, captured):
@@ -551,7 +590,7 @@ def test_images_in_the_conversation_are_references_not_base64(api, captured):
             "parts": [
                 {"type": "text", "content": "What is in this image?"},
                 {
-                    "type": "blob",
+                    "type": "blob_reference",
                     "modality": "image",
                     "mime_type": "image/png",
                     "size": len(raw),

@@ -33,11 +33,11 @@ def test_with_raw_response_stream(client, captured):
     assert type(stream) is openai.Stream
     text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     assert kinds(captured) == ["llm", "llm_stream"]
-    stream_span = captured.spans()[1]
-    assert stream_span["attributes"]["spyglass.stream.outcome"] == "completed"
-    assert stream_span["attributes"]["gen_ai.output.messages"][0]["parts"][0]["content"] == text
+    call = captured.spans()[0]
+    assert call["attributes"]["spyglass.stream.outcome"] == "completed"
+    assert call["attributes"]["gen_ai.output.messages"][0]["parts"][0]["content"] == text
     # the caller's raw request was left as written: no usage asked behind its back
-    assert "gen_ai.usage.output_tokens" not in stream_span["attributes"]
+    assert "gen_ai.usage.output_tokens" not in call["attributes"]
 
 
 def test_with_streaming_response(client, captured):
@@ -71,7 +71,24 @@ def test_with_streaming_response_stream(client, captured):
         chunks = list(response.parse())
     assert chunks
     assert kinds(captured) == ["llm", "llm_stream"]
-    assert captured.spans()[1]["attributes"]["spyglass.stream.outcome"] == "completed"
+    call, stream = captured.spans()
+    assert stream["attributes"]["spyglass.stream.outcome"] == "completed"
+    # the SDK closes the response when the stream ends: the call's span still gets the whole answer first
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert call["attributes"]["gen_ai.output.messages"][0]["parts"][0]["content"] == text
+    assert call["attributes"]["gen_ai.response.finish_reasons"] == ("stop",)
+    assert call["end_time"] == stream["end_time"]
+
+
+def test_with_streaming_response_stream_closed_unparsed_ends_the_call(client, captured):
+    with client.chat.completions.with_streaming_response.create(
+        model="gpt-4o", messages=MESSAGES, stream=True
+    ) as response:
+        assert captured.spans() == []
+    assert response.http_response.is_closed
+    (call,) = captured.spans()
+    assert call["attributes"]["gen_ai.request.stream"] is True
+    assert "gen_ai.output.messages" not in call["attributes"]
 
 
 def test_async_raw_variants(server, captured):
@@ -98,6 +115,8 @@ def test_async_raw_variants(server, captured):
     assert spans[0]["attributes"]["gen_ai.response.id"] == first.id
     assert spans[1]["attributes"]["gen_ai.response.id"] == second.id
     assert spans[3]["attributes"]["spyglass.stream.chunk_count"] == len(chunks)
+    assert spans[2]["attributes"]["spyglass.stream.chunk_count"] == len(chunks)
+    assert spans[2]["attributes"]["gen_ai.output.messages"][0]["finish_reason"] == "stop"
 
 
 @pytest.mark.parametrize("variant", ["with_raw_response", "with_streaming_response"])

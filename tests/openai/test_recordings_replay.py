@@ -11,6 +11,7 @@ import openai
 import pytest
 
 import spyglass
+from genai_schemas import assert_valid_messages
 from recordings import cassette_names, load_cassette, replay
 
 ENDPOINTS = {
@@ -114,7 +115,8 @@ def call_kwargs(method: Any, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def last_span(captured) -> dict[str, Any]:
-    spans = [s for s in captured.spans() if s["attributes"].get("spyglass.kind") in ("llm", "llm_stream")]
+    """The call's span: the one GenAI operation of the call (a stream's own span is only its streaming phase)."""
+    spans = [s for s in captured.spans() if s["attributes"].get("spyglass.kind") == "llm"]
     return spans[-1]
 
 
@@ -167,6 +169,8 @@ def check_interaction(client: openai.OpenAI, interaction: Any) -> None:
             pass
     span = last_span(check_interaction.captured)
     attributes = span["attributes"]
+    for finished in check_interaction.captured.finished():  # every span, before the next clear()
+        assert_valid_messages(dict(finished.attributes or {}))
     if interaction.route == "/chat/completions":
         payloads = sse_payloads(response.body) if body.get("stream") else [response.json()]
         expected = expected_from_chat(payloads)

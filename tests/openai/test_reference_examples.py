@@ -154,10 +154,10 @@ def test_async_streaming_with_rich_live_example(server, tmp_path, console):
     by_name = {s["name"]: s for s in spans}
     parent = by_name["Asking OpenAI to write some code"]
     request, stream = by_name["chat gpt-4"], by_name["chat gpt-4 stream"]
-    assert request["parent"] == parent["id"] and stream["parent"] == parent["id"]
+    assert request["parent"] == parent["id"] and stream["parent"] == request["id"]
     assert request["trace"] == stream["trace"] == parent["trace"]
     final = json.loads(stdout.split("FINAL:", 1)[1].strip().splitlines()[0])
-    text = json.loads(stream["attributes"]["gen_ai.output.messages"])[0]["parts"][0]["content"]
+    text = json.loads(request["attributes"]["gen_ai.output.messages"])[0]["parts"][0]["content"]
     assert text == final  # the Live loop saw every chunk, exactly as without us
-    assert stream["attributes"]["gen_ai.usage.output_tokens"] > 0
+    assert request["attributes"]["gen_ai.usage.output_tokens"] > 0
     assert stream["attributes"]["spyglass.stream.outcome"] == "completed"

@@ -19,6 +19,13 @@ def stream_span(captured):
     return spans[0]
 
 
+def call_span(captured):
+    """The call's own span: the GenAI operation, which gets the (partial) output when the stream ends."""
+    spans = [s for s in captured.spans() if s["attributes"].get("spyglass.kind") == "llm"]
+    assert len(spans) == 1, spans
+    return spans[0]
+
+
 @pytest.fixture
 def sync_client(server, captured):
     with openai.OpenAI(api_key="k", base_url=server.base_url, max_retries=0) as client:
@@ -34,17 +41,20 @@ def test_read_to_the_end(sync_client, captured):
 def test_closed_explicitly_after_two_chunks(sync_client, captured):
     stream = sync_client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
     first = [next(stream), next(stream)]
-    assert not captured.spans() or all(
-        s["attributes"]["spyglass.kind"] != "llm_stream" for s in captured.spans()
-    )
+    assert captured.spans() == []  # both the call and its stream are still going
     stream.close()
     span = stream_span(captured)
     assert span["attributes"]["spyglass.stream.outcome"] == "closed_early"
     assert span["attributes"]["spyglass.stream.chunk_count"] == 2
+    call = call_span(captured)
+    assert call["attributes"]["spyglass.stream.outcome"] == "closed_early"
     partial = "".join(c.choices[0].delta.content or "" for c in first if c.choices)
-    parts = span["attributes"]["gen_ai.output.messages"][0]["parts"]
-    assert "".join(p["content"] for p in parts if p["type"] == "text") == partial
-    assert span["status"] == "UNSET"
+    (message,) = call["attributes"]["gen_ai.output.messages"]
+    assert "".join(p["content"] for p in message["parts"] if p["type"] == "text") == partial
+    # the model never said why it stopped: the caller stopped reading
+    assert message["finish_reason"] == "cancelled"
+    assert call["attributes"]["gen_ai.response.finish_reasons"] == ("cancelled",)
+    assert span["status"] == call["status"] == "UNSET"
 
 
 def test_left_a_with_block_early(sync_client, captured):
@@ -84,6 +94,11 @@ def test_error_in_the_middle_of_the_stream(sync_client, captured):
     assert span["attributes"]["spyglass.stream.outcome"] == "error"
     assert span["attributes"]["error.type"] == (raised.value.code or type(raised.value).__qualname__)
     assert span["events"][0]["attributes"]["exception.type"].endswith("APIError")
+    call = call_span(captured)  # the operation failed: its span says so too
+    assert call["status"] == "ERROR"
+    assert call["attributes"]["error.type"] == span["attributes"]["error.type"]
+    assert call["attributes"]["gen_ai.response.finish_reasons"] == ("error",)
+    assert call["attributes"]["gen_ai.output.messages"][0]["finish_reason"] == "error"
 
 
 def test_connection_dropped_in_the_middle_of_the_stream(sync_client, captured):

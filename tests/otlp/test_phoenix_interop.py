@@ -7,6 +7,7 @@ SPYGLASS_INTEROP=1, with Phoenix installed in its own virtualenv by `bash .ci/in
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -137,3 +138,61 @@ def test_our_spans_arrive_in_phoenix_with_their_genai_attributes(phoenix: str, s
     # Phoenix reads the GenAI conventions itself: it shows our call as an LLM span with its conversation.
     assert llm["span_kind"] == "LLM"
     assert attributes["llm.input_messages.0.message.content"] == "What is the capital of France?"
+
+
+def test_a_streamed_call_is_one_llm_span_in_phoenix_with_tokens_and_parameters(
+    phoenix: str, server: DemoServer
+) -> None:
+    spyglass.configure(
+        service_name="phoenix-interop-stream",
+        console=False,
+        store=False,
+        additional_span_processors=otlp_span_processors(phoenix),
+    )
+    image = "data:image/png;base64," + base64.b64encode(b"\x89PNG a tiny image").decode()
+    try:
+        with openai.OpenAI(api_key="sk-test", base_url=server.base_url, max_retries=0) as client:
+            with spyglass.instrument_openai(client), spyglass.span("streaming {what}", what="a story"):
+                stream = client.chat.completions.create(
+                    model="gpt-4o-mini",
+                    messages=[
+                        {"role": "system", "content": "You tell short stories."},
+                        {
+                            "role": "user",
+                            "content": [
+                                {"type": "text", "text": "A story about this picture"},
+                                {"type": "image_url", "image_url": {"url": image}},
+                            ],
+                        },
+                    ],
+                    temperature=0.25,
+                    max_tokens=64,
+                    stream=True,
+                )
+                text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+    finally:
+        spyglass.shutdown()
+
+    spans = _spans(phoenix, 5)  # with the 2 of the test above
+    (trace_id,) = {s["context"]["trace_id"] for s in spans if s["name"] == "streaming {what}"}
+    spans = [s for s in spans if s["context"]["trace_id"] == trace_id]
+    assert sorted(s["name"] for s in spans) == [
+        "chat gpt-4o-mini",
+        "chat gpt-4o-mini stream",
+        "streaming {what}",
+    ]
+    # one generation for the one call: the streaming phase is not an LLM span of its own
+    (llm,) = [s for s in spans if s["span_kind"] == "LLM"]
+    assert llm["name"] == "chat gpt-4o-mini"
+    stream_span = next(s for s in spans if s["name"] == "chat gpt-4o-mini stream")
+    assert stream_span["span_kind"] != "LLM"
+    assert stream_span["parent_id"] == llm["context"]["span_id"]
+    attributes = llm["attributes"]
+    assert attributes["llm.token_count.prompt"] > 0
+    assert attributes["llm.token_count.completion"] > 0
+    parameters = json.loads(attributes["llm.invocation_parameters"])
+    assert parameters == {"temperature": 0.25, "max_tokens": 64, "stream": True}
+    # the conversation passed Phoenix's own validation (one invalid part would drop it all)
+    assert attributes["llm.input_messages.0.message.role"] == "system"
+    assert attributes["llm.input_messages.0.message.content"] == "You tell short stories."
+    assert attributes["llm.output_messages.0.message.content"] == text

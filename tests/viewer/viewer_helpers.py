@@ -81,8 +81,13 @@ class Tracing:
             names.INPUT_MESSAGES: input_messages or messages(("user", [text(prompt)])),
             **(extra or {}),
         }
-        if system is not None:
-            attributes[names.SYSTEM_INSTRUCTIONS] = json.dumps([text(system)])
+        if (
+            system is not None
+        ):  # a Chat Completions system message: part of the history, as spyglass records it
+            history = json.loads(attributes[names.INPUT_MESSAGES])
+            attributes[names.INPUT_MESSAGES] = json.dumps(
+                [{"role": "system", "parts": [text(system)]}, *history]
+            )
         with self.tracer.start_as_current_span(
             f"chat {model}",
             kind=SpanKind.CLIENT,
@@ -168,7 +173,7 @@ class Tracing:
                     text("A cat."),
                     {"type": "uri", "modality": "image", "uri": "http://127.0.0.1:9/cat.png"},
                     {
-                        "type": "blob",
+                        "type": "blob_reference",
                         "modality": "image",
                         "mime_type": "image/png",
                         "size": 12345,

@@ -3,7 +3,8 @@
 Reads `gen_ai.system_instructions`, `gen_ai.input.messages` and `gen_ai.output.messages` (JSON strings,
 shapes in docs/spans.md). In compact mode, input messages before the last assistant message are
 summarised as `… N earlier messages`: an agent loop re-sends its whole history on every call, and the
-earlier calls already showed it.
+earlier calls already showed it. The system (or developer) messages that open the history are always
+shown: they are the instructions, kept in the input messages as the conventions want.
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ from spyglass.exporters._console_text import Hanging, clean, compact_json, forma
 
 CONTENT_KEYS = (SYSTEM_INSTRUCTIONS, INPUT_MESSAGES, OUTPUT_MESSAGES)
 
-ROLE_STYLES = {"system": "magenta", "user": "green", "assistant": "cyan", "tool": "yellow"}
+ROLE_STYLES = {
+    "system": "magenta",
+    "developer": "magenta",
+    "user": "green",
+    "assistant": "cyan",
+    "tool": "yellow",
+}
+_INSTRUCTION_ROLES = ("system", "developer")
 _LABEL_WIDTH = len("assistant")
 _QUIET_FINISH_REASONS = {"stop", "tool_calls", "tool_call", "end_turn"}
 
@@ -85,13 +93,25 @@ def _message_rows(
     for message in valid:
         _collect_tool_names(message, tool_names)
     rows: list[Row] = []
-    skipped = _earliest_shown(valid) if compact else 0
+    leading = _leading_instructions(valid)
+    for message in valid[:leading]:
+        rows += _single_message_rows(message, limits, tool_names)
+    start = max(_earliest_shown(valid), leading) if compact else leading
+    skipped = start - leading
     if skipped:
         noun = "message" if skipped == 1 else "messages"
         rows.append(Row("", Text(f"… {skipped} earlier {noun}", style="dim"), 1))
-    for message in valid[skipped:]:
+    for message in valid[start:]:
         rows += _single_message_rows(message, limits, tool_names)
     return rows
+
+
+def _leading_instructions(messages: Sequence[dict[str, Any]]) -> int:
+    """How many system/developer messages open the conversation."""
+    count = 0
+    while count < len(messages) and messages[count].get("role") in _INSTRUCTION_ROLES:
+        count += 1
+    return count
 
 
 def _earliest_shown(messages: Sequence[dict[str, Any]]) -> int:
@@ -142,7 +162,7 @@ def _part_body(part: dict[str, Any], tool_names: dict[str, str]) -> tuple[Text, 
         return Text.assemble(("thinking: ", "dim"), (clean(str(part.get("content", ""))), "dim italic")), True
     if kind == "refusal":
         return Text.assemble(("refused: ", "red"), clean(str(part.get("content", "")))), True
-    if kind in ("uri", "blob"):
+    if kind in ("uri", "blob", "blob_reference", "file"):
         return Text(_reference(part), style="blue"), False
     if kind == "tokens":
         return Text(f"[{format_count(_int(part.get('count')))} tokens]", style="dim"), False
@@ -173,6 +193,8 @@ def _reference(part: dict[str, Any]) -> str:
     modality = clean(str(part.get("modality", "file")), one_line=True)
     if part.get("type") == "uri":
         return f"[{modality} {clean(str(part.get('uri', '')), one_line=True)}]"
+    if part.get("type") == "file":
+        return f"[{modality} {clean(str(part.get('file_id', '')), one_line=True)}]"
     details = [modality]
     if isinstance(part.get("size"), int):
         details.append(format_bytes(part["size"]))

@@ -348,7 +348,7 @@ def _content_part(item: Mapping[str, Any]) -> Part:
     if isinstance(url, str) and not url.startswith("data:"):
         return {"type": "uri", "modality": "image", "uri": url}
     if isinstance(url, str):
-        return {"type": "blob", "modality": "image", "mime_type": url[5:].split(";", 1)[0]}
+        return {"type": "blob_reference", "modality": "image", "mime_type": url[5:].split(";", 1)[0]}
     return {"type": str(kind or "unknown")}
 
 

@@ -15,14 +15,17 @@ from typing import Any
 
 from ... import _attribute_names as names
 from ._messages import (
+    FINISH_UNKNOWN,
     chat_input,
     chat_output_message,
     dumps_bounded,
+    finish_reason,
     get,
     image_output,
     prompt_messages,
     responses_input,
     responses_output,
+    text_part,
     tool_definitions,
 )
 
@@ -74,6 +77,16 @@ def _common_params(body: dict[str, Any], attributes: Attributes) -> None:
         attributes[names.REQUEST_CHOICE_COUNT] = n
     if body.get("stream"):
         attributes[names.REQUEST_STREAM] = True
+    reasoning = body.get("reasoning")  # Responses: {"effort": "low"}; Chat Completions: reasoning_effort
+    effort = reasoning.get("effort") if isinstance(reasoning, dict) else body.get("reasoning_effort")
+    if isinstance(effort, str) and effort:
+        attributes[names.REQUEST_REASONING_LEVEL] = effort
+
+
+def _conversation_id(value: Any) -> str | None:
+    """The Responses API's `conversation`: an id, or an object with one."""
+    found = get(value, "id") if value is not None and not isinstance(value, str) else value
+    return found if isinstance(found, str) and found else None
 
 
 def _set_conversation(attributes: Attributes, system: list[Any], messages: list[Any], limit: int) -> None:
@@ -96,7 +109,7 @@ def _chat_request(body: dict[str, Any], attributes: Attributes, capture: bool, l
         attributes[names.OUTPUT_TYPE] = "json" if kind in ("json_object", "json_schema") else "text"
     _set_tools(body, attributes)
     if capture:
-        _set_conversation(attributes, *chat_input(body.get("messages") or (), limit), limit)
+        _set_conversation(attributes, [], chat_input(body.get("messages") or (), limit), limit)
 
 
 def _responses_request(body: dict[str, Any], attributes: Attributes, capture: bool, limit: int) -> None:
@@ -106,6 +119,12 @@ def _responses_request(body: dict[str, Any], attributes: Attributes, capture: bo
         kind = text["format"].get("type")
         attributes[names.OUTPUT_TYPE] = "json" if kind in ("json_object", "json_schema") else "text"
     _set_tools(body, attributes)
+    conversation = _conversation_id(body.get("conversation"))
+    if conversation:
+        attributes[names.CONVERSATION_ID] = conversation
+    previous = body.get("previous_response_id")
+    if isinstance(previous, str) and previous:
+        attributes[names.REQUEST_PREVIOUS_RESPONSE_ID] = previous
     if capture:
         _set_conversation(
             attributes, *responses_input(body.get("instructions"), body.get("input"), limit), limit
@@ -179,13 +198,22 @@ def _identity(response: Any, attributes: Attributes) -> None:
         attributes[names.OPENAI_RESPONSE_SERVICE_TIER] = tier
 
 
+def _finish_reasons(choices: Any, attributes: Attributes) -> list[str]:
+    """One finish reason per choice (`unknown` for a choice the API gave none), recorded when there are any."""
+    reasons = [finish_reason(get(c, "finish_reason"), FINISH_UNKNOWN) for c in choices]
+    if reasons:
+        attributes[names.RESPONSE_FINISH_REASONS] = tuple(reasons)
+    return reasons
+
+
 def _chat_response(response: Any, attributes: Attributes, capture: bool, limit: int) -> Usage | None:
     _identity(response, attributes)
     choices = get(response, "choices") or ()
-    attributes[names.RESPONSE_FINISH_REASONS] = tuple(str(get(c, "finish_reason")) for c in choices)
+    reasons = _finish_reasons(choices, attributes)
     if capture:
         attributes[names.OUTPUT_MESSAGES] = dumps_bounded(
-            [chat_output_message(get(c, "message"), get(c, "finish_reason"), limit) for c in choices], limit
+            [chat_output_message(get(c, "message"), r, limit) for c, r in zip(choices, reasons, strict=True)],
+            limit,
         )
     return usage_of(get(response, "usage"))
 
@@ -193,16 +221,12 @@ def _chat_response(response: Any, attributes: Attributes, capture: bool, limit: 
 def _completion_response(response: Any, attributes: Attributes, capture: bool, limit: int) -> Usage | None:
     _identity(response, attributes)
     choices = get(response, "choices") or ()
-    attributes[names.RESPONSE_FINISH_REASONS] = tuple(str(get(c, "finish_reason")) for c in choices)
+    reasons = _finish_reasons(choices, attributes)
     if capture:
         attributes[names.OUTPUT_MESSAGES] = dumps_bounded(
             [
-                {
-                    "role": "assistant",
-                    "parts": [{"type": "text", "content": get(c, "text") or ""}],
-                    "finish_reason": get(c, "finish_reason"),
-                }
-                for c in choices
+                {"role": "assistant", "parts": [text_part(get(c, "text") or "", limit)], "finish_reason": r}
+                for c, r in zip(choices, reasons, strict=True)
             ],
             limit,
         )
@@ -211,12 +235,23 @@ def _completion_response(response: Any, attributes: Attributes, capture: bool, l
 
 def _responses_response(response: Any, attributes: Attributes, capture: bool, limit: int) -> Usage | None:
     _identity(response, attributes)
+    responses_identity(response, attributes)
     output = responses_output(get(response, "output"), get(response, "status"), limit)
     if output:
         attributes[names.RESPONSE_FINISH_REASONS] = (output[0]["finish_reason"],)
     if capture:
         attributes[names.OUTPUT_MESSAGES] = dumps_bounded(output, limit)
     return usage_of(get(response, "usage"))
+
+
+def responses_identity(response: Any, attributes: Attributes) -> None:
+    """The conversation a Response belongs to, and the response it continues, when the request did not say."""
+    conversation = _conversation_id(get(response, "conversation"))
+    if conversation:
+        attributes.setdefault(names.CONVERSATION_ID, conversation)
+    previous = get(response, "previous_response_id")
+    if isinstance(previous, str) and previous:
+        attributes.setdefault(names.REQUEST_PREVIOUS_RESPONSE_ID, previous)
 
 
 def _embeddings_response(response: Any, attributes: Attributes, capture: bool, limit: int) -> Usage | None:

@@ -12,14 +12,24 @@ from __future__ import annotations
 
 import time
 import weakref
+from array import array
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ... import _attribute_names as names
 from ..._encoding import truncate
 from ..._errors import log_internal_error
-from ._endpoints import Attributes, Usage, usage_of
-from ._messages import dumps_bounded, parse_arguments, responses_output
+from ._endpoints import Attributes, Usage, responses_identity, usage_of
+from ._messages import (
+    FINISH_CANCELLED,
+    FINISH_ERROR,
+    FINISH_UNKNOWN,
+    dumps_bounded,
+    finish_reason,
+    parse_arguments,
+    responses_output,
+    tool_call_part,
+)
 
 if TYPE_CHECKING:
     from ._wrappers import StreamSpan
@@ -48,6 +58,7 @@ class _Accumulator:
     def __init__(self) -> None:
         self.pending: list[Any] = []
         self.count = 0
+        self.stamps = array("q")  # when each chunk arrived (ns): the time-per-output-chunk metric
 
     def fold(self) -> None:
         pending = self.pending
@@ -58,6 +69,15 @@ class _Accumulator:
 
     def _fold(self, chunks: list[Any]) -> None:
         raise NotImplementedError
+
+
+def unfinished_reason(outcome: str) -> str:
+    """The finish reason of a generation the stream did not say how it ended, from how the stream ended."""
+    if outcome in (names.STREAM_CLOSED_EARLY, names.STREAM_ABANDONED):
+        return FINISH_CANCELLED
+    if outcome == names.STREAM_COMPLETED:
+        return FINISH_UNKNOWN
+    return FINISH_ERROR
 
 
 class ChatAccumulator(_Accumulator):
@@ -117,7 +137,7 @@ class ChatAccumulator(_Accumulator):
                 if function.arguments:
                     entry[2].append(function.arguments)
 
-    def finish(self, attributes: Attributes, capture: bool, limit: int) -> Usage | None:
+    def finish(self, attributes: Attributes, capture: bool, limit: int, outcome: str) -> Usage | None:
         self.fold()
         if self.response_id:
             attributes[names.RESPONSE_ID] = self.response_id
@@ -128,16 +148,18 @@ class ChatAccumulator(_Accumulator):
         if self.service_tier:
             attributes[names.OPENAI_RESPONSE_SERVICE_TIER] = self.service_tier
         ordered = [self.choices[i] for i in sorted(self.choices)]
-        if ordered:
-            attributes[names.RESPONSE_FINISH_REASONS] = tuple(str(c.finish_reason) for c in ordered)
+        fallback = unfinished_reason(outcome)
+        reasons = [finish_reason(c.finish_reason, fallback) for c in ordered]
+        if reasons:
+            attributes[names.RESPONSE_FINISH_REASONS] = tuple(reasons)
         if capture:
             attributes[names.OUTPUT_MESSAGES] = dumps_bounded(
-                [self._message(c, limit) for c in ordered], limit
+                [self._message(c, r, limit) for c, r in zip(ordered, reasons, strict=True)], limit
             )
         return usage_of(self.usage)
 
     @staticmethod
-    def _message(choice: _Choice, limit: int) -> dict[str, Any]:
+    def _message(choice: _Choice, reason: str, limit: int) -> dict[str, Any]:
         parts: list[dict[str, Any]] = []
         if choice.text:
             parts.append({"type": "text", "content": truncate("".join(choice.text), limit)})
@@ -145,15 +167,8 @@ class ChatAccumulator(_Accumulator):
             parts.append({"type": "refusal", "content": truncate("".join(choice.refusal), limit)})
         for index in sorted(choice.tool_calls):
             call_id, name, fragments = choice.tool_calls[index]
-            parts.append(
-                {
-                    "type": "tool_call",
-                    "id": call_id,
-                    "name": name,
-                    "arguments": parse_arguments("".join(fragments), limit),
-                }
-            )
-        return {"role": choice.role, "parts": parts, "finish_reason": choice.finish_reason}
+            parts.append(tool_call_part(call_id, name, parse_arguments("".join(fragments), limit)))
+        return {"role": choice.role, "parts": parts, "finish_reason": reason}
 
 
 class ResponsesAccumulator(_Accumulator):
@@ -182,7 +197,7 @@ class ResponsesAccumulator(_Accumulator):
             elif kind in self._WITH_RESPONSE:
                 self.response = event.response
 
-    def finish(self, attributes: Attributes, capture: bool, limit: int) -> Usage | None:
+    def finish(self, attributes: Attributes, capture: bool, limit: int, outcome: str) -> Usage | None:
         self.fold()
         response = self.response
         if response is not None:
@@ -193,16 +208,14 @@ class ResponsesAccumulator(_Accumulator):
             tier = getattr(response, "service_tier", None)
             if tier:
                 attributes[names.OPENAI_RESPONSE_SERVICE_TIER] = tier
+            responses_identity(response, attributes)
         output = responses_output(response.output, response.status, limit) if response is not None else []
         if not output and self.text:  # ended before the final event: keep the partial text
-            output = [
-                {
-                    "role": "assistant",
-                    "parts": [{"type": "text", "content": truncate("".join(self.text), limit)}],
-                    "finish_reason": None,
-                }
-            ]
-        if output and output[0]["finish_reason"] is not None and response.status != "in_progress":
+            parts = [{"type": "text", "content": truncate("".join(self.text), limit)}]
+            output = [{"role": "assistant", "parts": parts, "finish_reason": unfinished_reason(outcome)}]
+        elif output and getattr(response, "status", None) in (None, "queued", "in_progress"):
+            output[0]["finish_reason"] = unfinished_reason(outcome)  # the final event never came
+        if output:
             attributes[names.RESPONSE_FINISH_REASONS] = (output[0]["finish_reason"],)
         if capture and output:
             attributes[names.OUTPUT_MESSAGES] = dumps_bounded(output, limit)
@@ -222,7 +235,7 @@ class EventAccumulator(_Accumulator):
             if usage is not None:
                 self.usage = usage
 
-    def finish(self, attributes: Attributes, capture: bool, limit: int) -> Usage | None:
+    def finish(self, attributes: Attributes, capture: bool, limit: int, outcome: str) -> Usage | None:
         self.fold()
         return usage_of(self.usage)
 
@@ -255,12 +268,14 @@ def _iterate(inner: Iterator[Any], span: StreamSpan) -> Iterator[Any]:
     accumulator, hide_usage = span.accumulator, span.injected_usage
     pending = accumulator.pending
     append = pending.append
+    stamp = accumulator.stamps.append
     batch = _Accumulator.BATCH
     try:
         for chunk in inner:
             if span.first_chunk_ns == 0:
                 span.first_chunk_ns = time.time_ns()
             append(chunk)
+            stamp(time.time_ns())
             if len(pending) >= batch:
                 _fold_safely(accumulator)
             if hide_usage and _hidden(chunk):
@@ -279,12 +294,14 @@ async def _aiterate(inner: AsyncIterator[Any], span: StreamSpan) -> AsyncIterato
     accumulator, hide_usage = span.accumulator, span.injected_usage
     pending = accumulator.pending
     append = pending.append
+    stamp = accumulator.stamps.append
     batch = _Accumulator.BATCH
     try:
         async for chunk in inner:
             if span.first_chunk_ns == 0:
                 span.first_chunk_ns = time.time_ns()
             append(chunk)
+            stamp(time.time_ns())
             if len(pending) >= batch:
                 _fold_safely(accumulator)
             if hide_usage and _hidden(chunk):

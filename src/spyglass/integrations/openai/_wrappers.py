@@ -110,6 +110,7 @@ class Call:
         "path",
         "provider",
         "raw",
+        "raw_ending",
         "span",
         "start_ns",
         "stream",
@@ -130,6 +131,7 @@ class Call:
         self.provider, address, port = server_of(base_url)
         headers = options.headers
         self.raw = headers.get(_RAW_RESPONSE_HEADER) if isinstance(headers, dict) else None
+        self.raw_ending: weakref.finalize[Any, Any] | None = None
         body = options.json_data if isinstance(options.json_data, dict) else {}
         self.endpoint = endpoint = BY_PATH.get(path) if options.method == "post" else None
         attributes: dict[str, Any] = {
@@ -216,8 +218,9 @@ class Call:
                 span.set_attribute(names.OPENAI_REQUEST_ID, request_id)
             end = time.time_ns()
             span.end(end_time=end)
-            self.metric_attributes[names.ERROR_TYPE] = error_type
-            _metrics.record_duration(self.metric_attributes, (end - self.start_ns) / 1e9)
+            if self.endpoint is not None:  # the duration metric is for GenAI operations only
+                self.metric_attributes[names.ERROR_TYPE] = error_type
+                _metrics.record_duration(self.metric_attributes, (end - self.start_ns) / 1e9)
         except Exception:
             log_internal_error("openai.failed")
 
@@ -259,13 +262,14 @@ class Call:
         span.set_attributes(attributes)
         end = time.time_ns()
         span.end(end_time=end)
-        _metrics.record_duration(self.metric_attributes, (end - self.start_ns) / 1e9)
+        if endpoint is not None:  # the duration metric is for GenAI operations only
+            _metrics.record_duration(self.metric_attributes, (end - self.start_ns) / 1e9)
 
     def _hand_over_stream(self, stream: Any) -> None:
+        """The request span stays open: the stream span ends it, with the response, when the stream ends."""
         request_id = stream.response.headers.get("x-request-id")
         if request_id:
             self.span.set_attribute(names.OPENAI_REQUEST_ID, request_id)
-        self.span.end()
         StreamSpan(self, stream)
 
     def _record_legacy_raw(self, raw: Any) -> None:
@@ -275,25 +279,26 @@ class Call:
         if self.stream:
             if request_id:
                 self.span.set_attribute(names.OPENAI_REQUEST_ID, request_id)
-            self.span.end()
             stream = raw.parse()
             if hasattr(stream, "_iterator"):
-                StreamSpan(self, stream)
+                StreamSpan(self, stream)  # which ends the request span when the stream ends
+            else:
+                self.span.end()
             return
         parsed = raw.parse() if self.endpoint is not None else None
         self._finish(parsed, request_id)
 
     def _record_streaming_raw(self, raw: Any) -> None:
         """`with_streaming_response`: nothing is read yet. The span ends when the caller parses the body
-        (recording it) or closes the response; a stream gets its stream span when parsed."""
+        (recording it) or closes the response; a stream gets its stream span when parsed, which then ends
+        the request span when the stream ends."""
         request_id = raw.headers.get("x-request-id")
         if request_id:
             self.span.set_attribute(names.OPENAI_REQUEST_ID, request_id)
-        if self.stream:
-            self.span.end()
         original_parse = raw.parse
         call = self
         parsing = [False]  # parse() reads the body, and reading it to the end closes the response
+        streaming = [False]  # a stream span took the request span over: it ends it
 
         if self.is_async:
 
@@ -303,7 +308,7 @@ class Call:
                     parsed = await original_parse(*args, **kwargs)
                 finally:
                     parsing[0] = False
-                call._after_raw_parse(parsed, request_id)
+                streaming[0] = call._after_raw_parse(parsed, request_id) or streaming[0]
                 return parsed
 
             raw.parse = async_parse
@@ -315,42 +320,50 @@ class Call:
                     parsed = original_parse(*args, **kwargs)
                 finally:
                     parsing[0] = False
-                call._after_raw_parse(parsed, request_id)
+                streaming[0] = call._after_raw_parse(parsed, request_id) or streaming[0]
                 return parsed
 
             raw.parse = parse
-        if not self.stream:
-            span = self.span
-            weakref.finalize(raw, _end_if_open, span)
-            http_response = raw.http_response
-            if self.is_async:
-                original_aclose = http_response.aclose
+        span = self.span
+        # Ends the span of a response dropped or closed unparsed (or a stream never read); once a stream
+        # span has taken over, the stream's own end ends it.
+        ending = weakref.finalize(raw, _end_if_open, span)
+        http_response = raw.http_response
+        if self.is_async:
+            original_aclose = http_response.aclose
 
-                async def aclose() -> None:
-                    if not parsing[0]:
-                        _end_if_open(span)
-                    await original_aclose()
+            async def aclose() -> None:
+                if not parsing[0] and not streaming[0]:
+                    _end_if_open(span)
+                await original_aclose()
 
-                http_response.aclose = aclose
-            else:
-                original_close = http_response.close
+            http_response.aclose = aclose
+        else:
+            original_close = http_response.close
 
-                def close() -> None:
-                    if not parsing[0]:
-                        _end_if_open(span)
-                    original_close()
+            def close() -> None:
+                if not parsing[0] and not streaming[0]:
+                    _end_if_open(span)
+                original_close()
 
-                http_response.close = close
+            http_response.close = close
+        self.raw_ending = ending
 
-    def _after_raw_parse(self, parsed: Any, request_id: str | None) -> None:
+    def _after_raw_parse(self, parsed: Any, request_id: str | None) -> bool:
+        """Record a parsed raw response; True when a stream span now carries the call on."""
         try:
             if self.stream:
                 if hasattr(parsed, "_iterator") and not _streams.is_instrumented(parsed):
+                    if self.raw_ending is not None:
+                        self.raw_ending.detach()
                     StreamSpan(self, parsed)
-            elif self.span.is_recording():
+                    return True
+                return _streams.is_instrumented(parsed) if hasattr(parsed, "_iterator") else False
+            if self.span.is_recording():
                 self._finish(parsed, request_id)
         except Exception:
             log_internal_error("openai.raw_parse")
+        return False
 
 
 def _end_if_open(span: trace.Span) -> None:
@@ -359,7 +372,13 @@ def _end_if_open(span: trace.Span) -> None:
 
 
 class StreamSpan:
-    """The span of a streamed response, from hand-over to the caller until the stream ends."""
+    """The streaming phase of a call, from hand-over to the caller until the stream ends.
+
+    It is not a second generation: it carries no `gen_ai.*` attribute (GenAI backends count a span with
+    an operation name or a model as one). When the stream ends, the call's own span, still open, gets the
+    response (output, usage, finish reasons, time to first chunk) and ends with it: that span is the one
+    GenAI operation of the call.
+    """
 
     __slots__ = (
         "__weakref__",
@@ -379,24 +398,19 @@ class StreamSpan:
         self.injected_usage = call.injected_usage
         self.accumulator = _streams.accumulator_for(call.path)()
         request_span = call.span
-        parent = trace.get_current_span()
-        context = None if parent.get_span_context().is_valid else trace.set_span_in_context(request_span)
+        context = trace.set_span_in_context(request_span)  # the call's span is open until the stream ends
         model = call.model
         operation = call.endpoint.operation if call.endpoint else "api"
         attributes: dict[str, Any] = {
             names.KIND: names.KIND_LLM_STREAM,
-            names.OPERATION_NAME: operation,
-            names.PROVIDER_NAME: call.provider,
             names.OPENAI_PATH: call.path,
             names.MSG: f"streaming response from {model!r}" if model else "streaming response",
         }
-        if model:
-            attributes[names.REQUEST_MODEL] = model
         self.start_ns = time.time_ns()
         self.span = STATE.tracer.start_span(
             f"{operation} {model} stream" if model else f"{operation} stream",
             context=context,
-            kind=SpanKind.CLIENT,
+            kind=SpanKind.INTERNAL,  # a phase of the call's CLIENT span, not a request of its own
             attributes=attributes,
             links=[Link(request_span.get_span_context())],
             start_time=self.start_ns,
@@ -421,40 +435,47 @@ class StreamSpan:
         except Exception:
             log_internal_error("openai.stream.finish")
             self.span.end()
+            _end_if_open(self.call.span)
 
     def _record(self, outcome: str, exc: BaseException | None) -> None:
-        call, span = self.call, self.span
+        call, span, request_span = self.call, self.span, self.call.span
         end = time.time_ns()
-        attributes: dict[str, Any] = {
-            names.STREAM_OUTCOME: outcome,
-        }
-        if self.first_chunk_ns:
-            ttfc = (self.first_chunk_ns - self.start_ns) / 1e9
-            attributes[names.RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
-            _metrics.record_time_to_first_chunk(
-                call.metric_attributes, (self.first_chunk_ns - call.start_ns) / 1e9
-            )
+        accumulator = self.accumulator
+        # The response goes on the call's span: the one GenAI operation of the call.
+        response: dict[str, Any] = {}
+        if self.first_chunk_ns:  # measured from the request, as the conventions define it
+            response[names.RESPONSE_TIME_TO_FIRST_CHUNK] = (self.first_chunk_ns - call.start_ns) / 1e9
         capture = call.instrumentation.settings().capture_content
-        usage = self.accumulator.finish(attributes, capture, call.limit)
-        attributes[names.STREAM_CHUNKS] = self.accumulator.count
-        response_model = attributes.get(names.RESPONSE_MODEL)
-        record_usage(attributes, usage, call.provider, call.model)
+        usage = accumulator.finish(response, capture, call.limit, outcome)
+        response_model = response.get(names.RESPONSE_MODEL)
+        record_usage(response, usage, call.provider, call.model)
+        phase = {names.STREAM_OUTCOME: outcome, names.STREAM_CHUNKS: accumulator.count}
+        response.update(phase)
         model = response_model or call.model
-        attributes[names.MSG] = (
+        phase[names.MSG] = (
             f"streaming response from {model!r} took {(end - self.start_ns) / 1e9:.2f}s"
             if model
             else f"streaming response took {(end - self.start_ns) / 1e9:.2f}s"
         )
         if response_model:
             call.metric_attributes[names.RESPONSE_MODEL] = response_model
-        span.set_attributes(attributes)
+        span.set_attributes(phase)
+        request_span.set_attributes(response)
         if exc is not None:
             error_type = _error_type(exc)
             span.record_exception(exc, escaped=True)
-            span.set_status(Status(StatusCode.ERROR, clean_text(f"{type(exc).__name__}: {exc}", 4096)))
-            span.set_attribute(names.ERROR_TYPE, error_type)
+            status = Status(StatusCode.ERROR, clean_text(f"{type(exc).__name__}: {exc}", 4096))
+            for failed in (span, request_span):
+                failed.set_status(status)
+                failed.set_attribute(names.ERROR_TYPE, error_type)
             call.metric_attributes[names.ERROR_TYPE] = error_type
         span.end(end_time=end)
+        request_span.end(end_time=end)
+        if self.first_chunk_ns:
+            _metrics.record_time_to_first_chunk(
+                call.metric_attributes, (self.first_chunk_ns - call.start_ns) / 1e9
+            )
+        _metrics.record_time_per_output_chunk(call.metric_attributes, accumulator.stamps)
         _metrics.record_tokens(call.metric_attributes, usage)
         _metrics.record_duration(call.metric_attributes, (end - call.start_ns) / 1e9)
 

@@ -108,7 +108,7 @@ function cards(span, tools, goTo, markdown) {
     out.push(relatedLink("The answer was streamed: see the stream span", stream, context));
   }
   if (request && a["gen_ai.input.messages"] === undefined) {
-    out.unshift(relatedLink("The prompt is on the request span", request, context));
+    out.unshift(relatedLink("The conversation is on the call's span", request, context));
   }
   if (!out.length) out.push(el("p", { className: "hint" }, "No conversation recorded on this span (content capture may be off)."));
   return out;
@@ -151,7 +151,8 @@ function partNode(part, context) {
   if (type === "tool_call") return toolCall(part, context);
   if (type === "tool_call_response") return toolResult(part, context);
   if (type === "uri") return uriPart(part);
-  if (type === "blob") return blobPart(part);
+  if (type === "blob" || type === "blob_reference") return blobPart(part);
+  if (type === "file") return el("div", { className: "media" }, el("span", { className: "media-label" }, `${String(part.modality ?? "file")} file: `), el("code", {}, String(part.file_id ?? "")));
   if (type === "tokens") return el("div", { className: "tokens-part" }, `${Number(part.count)} tokens (a token array)`);
   return el("pre", { className: "json" }, JSON.stringify(part, null, 2));
 }
