@@ -6,17 +6,26 @@ Runs on the writer thread (or in a bulk loader), never on the thread that made t
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import Link, SpanContext, SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from spyglass import _attribute_names as names
+from spyglass._encoding import safe_repr, truncate, valid_utf8
 
 PREVIEW_CHARS = 200
+MAX_VALUE_CHARS = 1024 * 1024
+"""The longest string value kept whole in a row (spyglass's own spans keep 128 KiB at most already)."""
+_MAX_JSON_DEPTH = 32
+_ROW_OVERHEAD = 600  # the dict, the short columns and the objects around them
+_INT64 = (-(2**63), 2**63)
 _TEXT_PART_TYPES = frozenset({"text", "reasoning", "refusal"})
 
 SPAN_COLUMNS: tuple[str, ...] = (
@@ -58,6 +67,8 @@ class SpanRow:
     search_text: str
     # For a stream span without a request model: the span whose model it inherits (its link target).
     linked_span: tuple[str, str] | None = None
+    # Roughly what the row holds in memory, in bytes (its text, mostly): what the writer's buffer bound counts.
+    size: int = 0
 
     @property
     def key(self) -> tuple[str, str]:
@@ -68,35 +79,76 @@ class SpanRow:
         return bool(self.values["is_pending"])
 
 
-def span_to_row(span: ReadableSpan, *, pending: bool) -> SpanRow:
-    """Convert a span; `pending` for a span that has started and not ended (its end fields stay NULL)."""
+@dataclass(frozen=True)
+class StartedSpan:
+    """What a pending row needs of a span, copied when it starts: the writer thread never reads a live span
+    (an attribute set later, a secret say, must wait for the span's end and the scrubber)."""
+
+    name: str
+    context: SpanContext | None
+    parent: SpanContext | None
+    kind: SpanKind
+    attributes: dict[str, AttributeValue]
+    start_time: int | None
+    links: Sequence[Link]
+    resource: Resource
+    instrumentation_scope: InstrumentationScope | None
+
+    @classmethod
+    def of(cls, span: ReadableSpan) -> StartedSpan:
+        """The copy, taken on the caller's thread (a dict copy of the attributes; the rest is immutable)."""
+        return cls(
+            span.name,
+            span.context,
+            span.parent,
+            span.kind,
+            dict(span.attributes or {}),
+            span.start_time,
+            tuple(span.links),
+            span.resource,
+            span.instrumentation_scope,
+        )
+
+
+def span_to_row(span: ReadableSpan | StartedSpan, *, pending: bool) -> SpanRow:
+    """Convert a span; `pending` for a span that has started and not ended (its end fields stay NULL).
+
+    Whatever the span holds (lone surrogates, NUL, huge or exotic values), the row is valid UTF-8 text and
+    valid JSON: one odd span must never cost the batch it is written with.
+    """
     context = span.context
-    assert context is not None  # the SDK always sets it
+    if context is None:
+        raise ValueError("a span without a context cannot be stored")
     attributes = dict(span.attributes or {})
-    end_ns = None if pending else span.end_time
-    start_ns = span.start_time or 0
-    status = span.status
+    end_ns = None if pending or isinstance(span, StartedSpan) else _ns(span.end_time)
+    start_ns = _ns(span.start_time) or 0
     scope = span.instrumentation_scope
     parent = span.parent
     links = [_link_dict(link.context.trace_id, link.context.span_id, link.attributes) for link in span.links]
-    events = [
-        {"name": event.name, "time_ns": event.timestamp, "attributes": _jsonable(event.attributes)}
-        for event in ([] if pending else span.events)
-    ]
+    events = (
+        []
+        if end_ns is None or isinstance(span, StartedSpan)
+        else [
+            {"name": event.name, "time_ns": event.timestamp, "attributes": _jsonable(event.attributes)}
+            for event in span.events
+        ]
+    )
+    status = None if end_ns is None or isinstance(span, StartedSpan) else span.status
     resource_attributes, resource = _resource_json(span.resource)
+    attributes_json = dump_json(attributes)
     values: dict[str, Any] = {
         "trace_id": format(context.trace_id, "032x"),
         "span_id": format(context.span_id, "016x"),
         "parent_span_id": format(parent.span_id, "016x") if parent is not None else None,
-        "name": span.name,
-        "span_kind": span.kind.name,
+        "name": _text(span.name),
+        "span_kind": _text(getattr(span.kind, "name", span.kind)),
         "kind": _str_or_none(attributes.get(names.KIND)),
         "message": _str_or_none(attributes.get(names.MSG)),
         "start_ns": start_ns,
         "end_ns": end_ns,
         "duration_ns": None if end_ns is None else end_ns - start_ns,
-        "status_code": "UNSET" if pending else status.status_code.name,
-        "status_description": None if pending else status.description,
+        "status_code": "UNSET" if status is None else _text(status.status_code.name),
+        "status_description": None if status is None else _str_or_none(status.description),
         "service_name": _str_or_none(resource_attributes.get("service.name")),
         "model": _str_or_none(attributes.get(names.REQUEST_MODEL) or attributes.get(names.RESPONSE_MODEL)),
         "response_model": _str_or_none(attributes.get(names.RESPONSE_MODEL)),
@@ -106,8 +158,8 @@ def span_to_row(span: ReadableSpan, *, pending: bool) -> SpanRow:
         "output_tokens": _int_or_none(attributes.get(names.USAGE_OUTPUT_TOKENS)),
         "cost_usd": _float_or_none(attributes.get(names.COST_USD)),
         "prompt_preview": prompt_preview(attributes.get(names.INPUT_MESSAGES)),
-        "is_pending": int(pending),
-        "attributes": dump_json(attributes),
+        "is_pending": int(end_ns is None),
+        "attributes": attributes_json,
         "events": dump_json(events),
         "links": dump_json(links),
         "scope": dump_json({"name": scope.name, "version": scope.version}) if scope is not None else None,
@@ -115,7 +167,9 @@ def span_to_row(span: ReadableSpan, *, pending: bool) -> SpanRow:
     linked = None
     if values["kind"] == names.KIND_LLM_STREAM and attributes.get(names.REQUEST_MODEL) is None and links:
         linked = (links[0]["trace_id"], links[0]["span_id"])
-    return SpanRow(values, resource, search_text(attributes), linked)
+    text = search_text(attributes)
+    size = _ROW_OVERHEAD + len(attributes_json) + len(values["events"]) + len(text)
+    return SpanRow(values, resource, text, linked, size)
 
 
 def _resource_json(resource: Resource) -> tuple[Mapping[str, AttributeValue], str]:
@@ -149,7 +203,7 @@ def search_text(attributes: Mapping[str, AttributeValue]) -> str:
         raw = attributes.get(key)
         if isinstance(raw, str):
             chunks.extend(_message_texts(raw))
-    return "\n".join(chunks)
+    return valid_utf8(truncate("\n".join(chunks), MAX_VALUE_CHARS))
 
 
 def prompt_preview(raw: object) -> str | None:
@@ -158,17 +212,58 @@ def prompt_preview(raw: object) -> str | None:
         return None
     parsed = _loads(raw)
     if parsed is None:
-        return raw[:PREVIEW_CHARS]  # a truncated value is no longer JSON; its start still reads well
+        return valid_utf8(raw[:PREVIEW_CHARS])  # a truncated value is no longer JSON; its start reads well
     for message in _dicts(parsed):
         if message.get("role") == "user":
             text = " ".join(_part_texts(message.get("parts")))
             if text:
-                return text[:PREVIEW_CHARS]
+                return valid_utf8(text[:PREVIEW_CHARS])
     return None
 
 
 def dump_json(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON of `value`, valid whatever it holds: exotic values as text, NaN and infinities as
+    strings (SQLite's JSON functions reject them), strings cut at `MAX_VALUE_CHARS`, no lone surrogates."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        text = json.dumps(_safe_json(value, 0), ensure_ascii=False, separators=(",", ":"))
+    else:
+        if len(text) > MAX_VALUE_CHARS:  # some value may be over the limit: cut them one by one
+            text = json.dumps(_safe_json(value, 0), ensure_ascii=False, separators=(",", ":"))
+    return valid_utf8(text)
+
+
+def _safe_json(value: object, depth: int) -> Any:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return truncate(value, MAX_VALUE_CHARS)
+    if isinstance(value, int):
+        return value if _INT64[0] <= value < _INT64[1] else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if depth >= _MAX_JSON_DEPTH:
+        return "...[max depth]"
+    if isinstance(value, Mapping):
+        return {_text(key): _safe_json(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_safe_json(item, depth + 1) for item in value]
+    if isinstance(value, bytes | bytearray):
+        return truncate(bytes(value).decode("utf-8", "replace"), MAX_VALUE_CHARS)
+    return truncate(safe_repr(value), MAX_VALUE_CHARS)
+
+
+def _text(value: object) -> str:
+    """A text column's value, whatever was given."""
+    text = value if isinstance(value, str) else safe_repr(value)
+    return valid_utf8(truncate(text, MAX_VALUE_CHARS))
+
+
+def _ns(value: object) -> int | None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    return min(max(value, 0), _INT64[1] - 1)
 
 
 def _message_texts(raw: str) -> list[str]:
@@ -225,14 +320,20 @@ def _jsonable(attributes: Mapping[str, AttributeValue] | None) -> dict[str, Any]
 
 
 def _str_or_none(value: object) -> str | None:
-    return value if isinstance(value, str) else None
+    return _text(value) if isinstance(value, str) else None
 
 
 def _int_or_none(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    return value if _INT64[0] <= value < _INT64[1] else None
 
 
 def _float_or_none(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
