@@ -19,7 +19,7 @@ from pathlib import Path
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from otlp_helpers import post, running_receiver
+from otlp_helpers import attributes, json_span, otlp_json, post, post_json, running_receiver
 
 _RECEIVER = """
 import sys, uvicorn
@@ -137,11 +137,16 @@ def test_the_log_joiner_is_bounded_in_bytes_per_span_and_in_total(store_path: Pa
     with running_receiver(store_path) as receiver:
         joiner = receiver.receiver._joiner
         # 300 records of 1 MiB for one span, sent ten a request, before the span: 4 MiB are kept for it.
-        for start in range(0, 300, 10):
+        for _ in range(30):
             answer = post(receiver.endpoint + "/v1/logs", _logs_request(trace_id, span_id, 10, 1024 * 1024))
             assert answer.status == 200
         assert joiner.held_bytes <= 4 * 1024 * 1024 + 4096
         assert receiver.receiver.dropped_span_events >= 296
+        span = json_span("chat", span_id=span_id.hex(), traceId=trace_id.hex())
+        span["attributes"] = attributes({"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"})
+        assert post_json(receiver.traces_url, otlp_json(span)).status == 200
+        (stored,) = receiver.spans()
+        assert 1 <= len(stored["events"]) <= 4  # the row holds what was kept: about 4 MiB, not 300
         # Records for many spans: the total stays under its bound, the oldest dropped and counted.
         before = receiver.receiver.dropped_span_events
         for index in range(40):
