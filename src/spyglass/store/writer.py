@@ -17,10 +17,10 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -58,10 +58,11 @@ class Commit:
         return self._done.wait(timeout) and not self._failed
 
 
-# A queued item: a span row to make (pending, span, the Commit it belongs to, its size in bytes), or a
-# Commit to resolve once everything before it is committed or dropped (force_flush, shutdown, submit).
-_Span: TypeAlias = "tuple[bool, ReadableSpan | StartedSpan, Commit | None, int]"
-_Row: TypeAlias = "tuple[SpanRow, Commit | None, int]"
+# A queued item: a span row to make (pending, span, the Commit it belongs to), or a Commit to resolve once
+# everything before it is committed or dropped (force_flush, shutdown, submit). The caller's thread only
+# appends to a deque bounded in count; bytes are counted on the writer thread, from the rows it makes.
+_Span: TypeAlias = "tuple[bool, ReadableSpan | StartedSpan, Commit | None]"
+_Row: TypeAlias = "tuple[SpanRow, Commit | None]"
 
 
 class SqliteSpanProcessor(SpanProcessor):
@@ -73,9 +74,10 @@ class SqliteSpanProcessor(SpanProcessor):
         max_age: prune whole traces whose last span ended longer ago than this (seconds or a timedelta).
         batch_size: spans written per transaction at most.
         flush_interval: seconds the writer waits for a batch to fill before writing what it has.
-        max_queue_size: spans waiting to be written at most; past it, new spans are dropped and counted.
-        max_buffer_bytes: what the spans waiting to be written may hold in memory at most, roughly, in
-            bytes (their text); past it, new spans are dropped and counted.
+        max_queue_size: spans handed over and not yet converted at most; past it, new spans are dropped and
+            counted. The writer converts them as they come, also while the file is locked.
+        max_buffer_bytes: what the converted rows waiting for the file may hold at most, roughly, in bytes
+            (their text); past it, new spans are dropped and counted.
         busy_timeout: seconds one write waits for another process's write lock; then the writer backs off
             and tries again later, the spans kept in memory.
         exit_timeout: seconds `shutdown()` (and so the program's exit) waits for the writer at most; what is
@@ -127,8 +129,8 @@ class SqliteSpanProcessor(SpanProcessor):
         self._stats_lock = threading.Lock()
         self._dropped = 0
         self._written = 0
-        self._held_bytes = 0  # queued and buffered, as estimated when queued
-        self._held_spans = 0
+        self._rows_bytes = 0  # converted rows waiting for the file (writer thread only)
+        self._rows_count = 0
         self._logged: set[str] = set()
         self._resources = ResourceIds()
         self._conn: sqlite3.Connection | None = None
@@ -166,36 +168,29 @@ class SqliteSpanProcessor(SpanProcessor):
             return {
                 "written": self._written,
                 "dropped": self._dropped,
-                "waiting_spans": self._held_spans,
-                "waiting_bytes": self._held_bytes,
+                "waiting_spans": len(self._queue) + self._rows_count,
+                "waiting_bytes": self._rows_bytes,
             }
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
             started = StartedSpan.of(span)
-            self._enqueue(True, started, None, _approx_bytes(started.attributes, ()))
         except Exception:  # never into the instrumented program
-            pass  # a pending row is a preview only: its span is still written when it ends
+            return  # a pending row is a preview only: its span is still written when it ends
+        self._enqueue(True, started)
 
     def on_end(self, span: ReadableSpan) -> None:
-        try:
-            size = _approx_bytes(span.attributes, span.events)
-        except Exception:
-            size = _MIN_SPAN_BYTES
-        self._enqueue(False, span, None, size)
+        self._enqueue(False, span)
 
     def submit(self, spans: Sequence[ReadableSpan]) -> Commit | None:
         """Queue finished spans and return a `Commit` that says when they are in the file (the receiver
         answers its senders with it); None, with nothing queued, when they do not fit in memory now."""
         commit = Commit()
-        sizes = [_approx_bytes(span.attributes, span.events) for span in spans]
-        with self._stats_lock:
-            if self._closing or not self._has_room(len(spans), sum(sizes)):
-                return None
-            self._held_spans += len(spans)
-            self._held_bytes += sum(sizes)
-        for span, size in zip(spans, sizes, strict=True):
-            self._queue.append((False, span, commit, size))
+        if self._closing or len(self._queue) + len(spans) > self._max_queue_size:
+            return None
+        if self._rows_bytes >= self._max_buffer_bytes:
+            return None
+        self._queue.extend([(False, span, commit) for span in spans])
         self._queue.append(commit)
         self._wake.set()
         return commit
@@ -225,7 +220,7 @@ class SqliteSpanProcessor(SpanProcessor):
         with self._stats_lock:
             if not self._gave_up:  # stuck in SQLite: what it holds is lost with the process
                 self._gave_up = True
-                self._dropped += self._held_spans
+                self._dropped += _finished_in(list(self._queue), list(self._rows))
         stats = self.stats()
         if stats["dropped"]:
             logger.warning(
@@ -237,36 +232,28 @@ class SqliteSpanProcessor(SpanProcessor):
 
     # --- caller's thread --------------------------------------------------------------------------------
 
-    def _enqueue(
-        self, pending: bool, span: ReadableSpan | StartedSpan, commit: Commit | None, size: int
-    ) -> None:
+    def _enqueue(self, pending: bool, span: ReadableSpan | StartedSpan) -> None:
         try:
-            with self._stats_lock:
-                if self._closing or not self._has_room(1, size):
-                    if not pending:
-                        self._dropped += 1
-                        self._log_once(
-                            "full",
-                            logging.WARNING,
-                            "spyglass store %s cannot keep up (%d spans, %d bytes waiting): dropping spans "
-                            "and counting them (dropped_spans)",
-                            self._path,
-                            self._held_spans,
-                            self._held_bytes,
-                        )
-                    return
-                self._held_spans += 1
-                self._held_bytes += size
-            self._queue.append((pending, span, commit, size))
+            if self._closing or len(self._queue) >= self._max_queue_size:
+                if not pending:
+                    self._count_dropped(1)
+                    self._log_full()
+                return
+            self._queue.append((pending, span, None))
             if len(self._queue) >= self._batch_size and not self._wake.is_set():
                 self._wake.set()
         except Exception:  # never into the instrumented program
             self._count_dropped(0 if pending else 1)
 
-    def _has_room(self, spans: int, size: int) -> bool:
-        return (
-            self._held_spans + spans <= self._max_queue_size
-            and self._held_bytes + size <= self._max_buffer_bytes
+    def _log_full(self) -> None:
+        self._log_once(
+            "full",
+            logging.WARNING,
+            "spyglass store %s cannot keep up (%d spans, %d bytes waiting): dropping spans and counting them "
+            "(dropped_spans)",
+            self._path,
+            len(self._queue) + self._rows_count,
+            self._rows_bytes,
         )
 
     # --- writer thread ----------------------------------------------------------------------------------
@@ -321,15 +308,22 @@ class SqliteSpanProcessor(SpanProcessor):
             if isinstance(item, Commit):
                 yield item
                 continue
-            pending, span, commit, size = item
+            pending, span, commit = item
             if pending and _key(span) in ended:
-                self._release(1, size)
                 continue
             try:
-                yield span_to_row(span, pending=pending), commit, size
+                row = span_to_row(span, pending=pending)
             except Exception as exc:
-                self._drop([(None, commit, size)], finished=not pending)
+                self._drop_unconverted(pending, commit)
                 self._log_once("convert", logging.ERROR, "spyglass could not convert a span: %r", exc)
+                continue
+            if self._rows_bytes + row.size > self._max_buffer_bytes:  # the file has not taken enough
+                self._drop_unconverted(pending, commit)
+                self._log_full()
+                continue
+            self._rows_bytes += row.size
+            self._rows_count += 1
+            yield row, commit
 
     def _write_rows(self) -> None:
         while self._rows and time.monotonic() >= self._next_write:
@@ -365,7 +359,7 @@ class SqliteSpanProcessor(SpanProcessor):
         if conn is None:
             return self._back_off()
         try:
-            write_batch(conn, [row for row, _, _ in rows], self._resources)
+            write_batch(conn, [row for row, _ in rows], self._resources)
         except Exception as exc:
             if _is_transient(exc):
                 self._log_write_problem(exc)
@@ -402,28 +396,26 @@ class SqliteSpanProcessor(SpanProcessor):
         return False
 
     def _committed(self, rows: Sequence[_Row]) -> None:
-        finished = sum(1 for row, _, _ in rows if not row.is_pending)
+        finished = sum(1 for row, _ in rows if not row.is_pending)
+        self._forget(rows)
         with self._stats_lock:
             self._written += finished
-            self._held_spans -= len(rows)
-            self._held_bytes -= sum(size for _, _, size in rows)
 
-    def _drop(
-        self, rows: Sequence[tuple[SpanRow | None, Commit | None, int]], *, finished: bool = True
-    ) -> None:
-        dropped = 0
-        for row, commit, size in rows:
+    def _drop(self, rows: Sequence[_Row]) -> None:
+        for _, commit in rows:
             if commit is not None:
                 commit._failed = True
-            if finished and (row is None or not row.is_pending):
-                dropped += 1
-            self._release(1, size)
-        self._count_dropped(dropped)
+        self._forget(rows)
+        self._count_dropped(sum(1 for row, _ in rows if not row.is_pending))
 
-    def _release(self, spans: int, size: int) -> None:
-        with self._stats_lock:
-            self._held_spans -= spans
-            self._held_bytes -= size
+    def _drop_unconverted(self, pending: bool, commit: Commit | None) -> None:
+        if commit is not None:
+            commit._failed = True
+        self._count_dropped(0 if pending else 1)
+
+    def _forget(self, rows: Sequence[_Row]) -> None:
+        self._rows_count -= len(rows)
+        self._rows_bytes -= sum(row.size for row, _ in rows)
 
     def _give_up_on_the_rest(self) -> None:
         """At shutdown's deadline: whatever is still here is dropped and counted; no flush waits for it."""
@@ -448,8 +440,8 @@ class SqliteSpanProcessor(SpanProcessor):
             if isinstance(item, Commit):
                 self._rows.append(item)
             else:
-                pending, _, commit, size = item
-                self._drop([(None, commit, size)], finished=not pending)
+                pending, _, commit = item
+                self._drop_unconverted(pending, commit)
 
     def _log_write_problem(self, exc: Exception) -> None:
         self._log_once(
@@ -524,22 +516,16 @@ class SqliteSpanProcessor(SpanProcessor):
         self._resources = ResourceIds()
         self._stats_lock = threading.Lock()
         self._shutdown_lock = threading.Lock()
-        self._held_spans = self._held_bytes = 0  # the parent's queue is the parent's
+        self._rows_count = self._rows_bytes = 0  # the parent's rows are the parent's
         if not self._closing:
             self._start_thread()
 
 
-_MIN_SPAN_BYTES = 512  # a span's objects, before its text
-
-
-def _approx_bytes(attributes: Mapping[str, Any] | None, events: Sequence[Any]) -> int:
-    """What a span holds in memory, roughly: its string values, plus a fixed cost per value and span."""
-    size = _MIN_SPAN_BYTES
-    for value in (attributes or {}).values():
-        size += len(value) if type(value) is str else 32 * (len(value) if type(value) is tuple else 1)
-    for event in events:
-        size += _approx_bytes(event.attributes, ())
-    return size
+def _finished_in(queued: list[_Span | Commit], rows: list[_Row | Commit]) -> int:
+    """Finished spans among queued items and rows (what a writer stuck at shutdown takes down with it)."""
+    return sum(1 for item in queued if isinstance(item, tuple) and not item[0]) + sum(
+        1 for item in rows if isinstance(item, tuple) and not item[0].is_pending
+    )
 
 
 def _is_transient(exc: BaseException) -> bool:
