@@ -129,6 +129,10 @@ def bench_receiver(requests: int, batch: int, senders: int) -> None:
                 refused += _post_all(port, bodies[start : start + chunk], senders)
                 memory.append(_rss_mb(server.pid))
             accepted = time.perf_counter() - started
+            deadline = time.monotonic() + 300
+            while _stored(store) < total and time.monotonic() < deadline:  # a receiver that answers early
+                time.sleep(0.05)
+            written = time.perf_counter() - started
             cpu = _cpu_seconds(server.pid) - cpu_before
             stored = _stored(store)
         finally:
@@ -136,9 +140,10 @@ def bench_receiver(requests: int, batch: int, senders: int) -> None:
             server.wait()
     measured = total - senders * batch
     print(f"receiver: {requests} requests x {batch} GenAI spans (~{size:.0f} B each, protobuf), one core,")
-    print(f"  {senders} senders at once; each answer waits for its commit")
+    print(f"  {senders} senders at once")
+    print(f"  acknowledged: {measured / accepted:>9,.0f} spans/s  ({accepted:.2f} s, {refused} 503)")
     print(
-        f"  acknowledged = committed: {measured / accepted:>9,.0f} spans/s  ({accepted:.2f} s, {refused} 503)"
+        f"  stored:       {measured / written:>9,.0f} spans/s  ({written:.2f} s until all were in the store)"
     )
     print(
         f"  receiver CPU per span:    {cpu / measured * 1e6:>9.1f} us  ({measured / cpu:,.0f} spans/s per core)"

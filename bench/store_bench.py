@@ -257,7 +257,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as temporary:
         directory = args.keep or Path(temporary)
         directory.mkdir(parents=True, exist_ok=True)
-        rows: list[tuple[str, str]] = []
+        rows = _Table()
         for processes in (1, 4):
             rate = ingest_rate(directory, args.ingest_spans, processes)
             rows.append(
@@ -285,9 +285,20 @@ def main() -> None:
         )
         rows.append(("store file size (MB)", f"{big.stat().st_size / 1e6:,.0f}"))
         rows.extend(query_latencies(big))
-    print("| measure | value |\n|---|---|")
-    for measure, value in rows:
-        print(f"| {measure} | {value} |")
+
+
+class _Table:
+    """Prints each measure as soon as it is known (a 1M-span build takes minutes)."""
+
+    def __init__(self) -> None:
+        print("| measure | value |\n|---|---|", flush=True)
+
+    def append(self, row: tuple[str, str]) -> None:
+        print(f"| {row[0]} | {row[1]} |", flush=True)
+
+    def extend(self, rows: list[tuple[str, str]]) -> None:
+        for row in rows:
+            self.append(row)
 
 
 def query_latencies(path: Path) -> list[tuple[str, str]]:
