@@ -38,7 +38,7 @@ DEFAULT_EXIT_TIMEOUT = 1.0  # seconds shutdown (and so the program's exit) waits
 
 _RETRY_OPEN_AFTER = 5.0  # seconds between attempts to open a file that was locked or not writable
 _FIRST_BACKOFF = 0.05
-_MAX_BACKOFF = 2.0
+_MAX_BACKOFF = 1.0
 # SQLite's primary result codes for a file that may take the spans later: busy or locked by another
 # process, full, read-only, an I/O error (a file size limit), cannot open, out of memory, interrupted.
 _TRANSIENT_CODES = frozenset({5, 6, 7, 8, 9, 10, 13, 14, 15})
@@ -105,7 +105,7 @@ class SqliteSpanProcessor(SpanProcessor):
         flush_interval: float = 0.25,
         max_queue_size: int = 100_000,
         max_buffer_bytes: int = DEFAULT_MAX_BUFFER_BYTES,
-        busy_timeout: float = 0.2,
+        busy_timeout: float = 1.0,
         exit_timeout: float = DEFAULT_EXIT_TIMEOUT,
         prune_interval: float = 60.0,
     ) -> None:
