@@ -323,6 +323,10 @@ def query_latencies(path: Path) -> list[tuple[str, str]]:
             ("list_traces(search=<common word>)", lambda: store.list_traces(limit=50, search="quantum")),
             ("get_trace(id)", lambda: store.get_trace(next(ids))),
             ("get_trace(<5,000-span trace>)", lambda: store.get_trace(format(BIG_TRACE_ID, "032x"))),
+            (
+                "get_trace_json(<5,000-span trace>)",
+                lambda: store.get_trace_json(format(BIG_TRACE_ID, "032x")),
+            ),
             ("changes_since(cursor - 10)", lambda: store.changes_since(store.current_cursor() - 10)),
             ("model_summary()", store.model_summary),
         ]
