@@ -2,13 +2,14 @@
 
 1. Receiver: a receiver process (`receiver_app` under uvicorn, pinned to one core) and a client process
    posting protobuf batches of realistic GenAI spans (chat spans with a conversation, ~1.5 KB each) over
-   one keep-alive connection. Reports the rate the receiver accepted them and the rate they were written
-   to the store (until the store holds them all).
+   `--senders` keep-alive connections at once. A request is answered once its spans are committed, so the
+   accepted rate is the stored rate. Reports it, the receiver process's CPU per span (so spans/s per core
+   of receiver CPU) and its resident memory as the flood goes on.
 2. Export overhead on the caller's thread: the time to start and end a span with no processor, and with
    the OTLP processor pointed at an unreachable endpoint (queue filling; queue full, spans dropped), plus
    the bare `on_end` call.
 
-    python bench/receiver_bench.py [--requests 300] [--batch 100] [--spans 20000]
+    python bench/receiver_bench.py [--requests 300] [--batch 100] [--senders 8] [--spans 20000]
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -105,7 +107,7 @@ uvicorn.run(receiver_app(sys.argv[1]), host="127.0.0.1", port=int(sys.argv[2]), 
 """
 
 
-def bench_receiver(requests: int, batch: int) -> None:
+def bench_receiver(requests: int, batch: int, senders: int) -> None:
     bodies = encoded_batches(requests, batch)
     total = requests * batch
     size = sum(map(len, bodies)) / total
@@ -117,10 +119,53 @@ def bench_receiver(requests: int, batch: int) -> None:
             _wait_for(port)
             if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
                 os.sched_setaffinity(0, {1})
-            conn = http.client.HTTPConnection("127.0.0.1", port)
-            refused = 0
+            _post_all(port, bodies[:senders])  # warm up: the store is created, the code paths are hot
+            memory = [_rss_mb(server.pid)]
+            cpu_before = _cpu_seconds(server.pid)
             started = time.perf_counter()
-            for body in bodies:
+            refused = 0
+            chunk = max(len(bodies) // 4, 1)
+            for start in range(senders, len(bodies), chunk):
+                refused += _post_all(port, bodies[start : start + chunk], senders)
+                memory.append(_rss_mb(server.pid))
+            accepted = time.perf_counter() - started
+            deadline = time.monotonic() + 300
+            while _stored(store) < total and time.monotonic() < deadline:  # a receiver that answers early
+                time.sleep(0.05)
+            written = time.perf_counter() - started
+            cpu = _cpu_seconds(server.pid) - cpu_before
+            stored = _stored(store)
+        finally:
+            server.terminate()
+            server.wait()
+    measured = total - senders * batch
+    print(f"receiver: {requests} requests x {batch} GenAI spans (~{size:.0f} B each, protobuf), one core,")
+    print(f"  {senders} senders at once")
+    print(f"  acknowledged: {measured / accepted:>9,.0f} spans/s  ({accepted:.2f} s, {refused} 503)")
+    print(
+        f"  stored:       {measured / written:>9,.0f} spans/s  ({written:.2f} s until all were in the store)"
+    )
+    print(
+        f"  receiver CPU per span:    {cpu / measured * 1e6:>9.1f} us  ({measured / cpu:,.0f} spans/s per core)"
+    )
+    print(f"  receiver RSS (MB) along the flood: {' -> '.join(f'{mb:.0f}' for mb in memory)}")
+    print(f"  stored: {stored} of {total}")
+
+
+def _post_all(port: int, bodies: list[bytes], senders: int = 1) -> int:
+    """Post every body, `senders` at a time, retrying 503s as an exporter would; the number of 503s."""
+    pending = list(reversed(bodies))
+    refused = [0]
+    lock = threading.Lock()
+
+    def send() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        try:
+            while True:
+                with lock:
+                    if not pending:
+                        return
+                    body = pending.pop()
                 while True:
                     conn.request("POST", "/v1/traces", body, {"Content-Type": "application/x-protobuf"})
                     response = conn.getresponse()
@@ -128,18 +173,30 @@ def bench_receiver(requests: int, batch: int) -> None:
                     if response.status != 503:
                         assert response.status == 200, response.status
                         break
-                    refused += 1
+                    with lock:
+                        refused[0] += 1
                     time.sleep(float(response.getheader("Retry-After", "1")))
-            accepted = time.perf_counter() - started
-            while _stored(store) < total:
-                time.sleep(0.02)
-            written = time.perf_counter() - started
         finally:
-            server.terminate()
-            server.wait()
-    print(f"receiver: {requests} requests x {batch} GenAI spans (~{size:.0f} B each, protobuf), one core")
-    print(f"  accepted: {total / accepted:>9,.0f} spans/s  ({accepted:.2f} s, {refused} answered 503)")
-    print(f"  written:  {total / written:>9,.0f} spans/s  ({written:.2f} s until the store held all {total})")
+            conn.close()
+
+    threads = [threading.Thread(target=send) for _ in range(senders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return refused[0]
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def _wait_for(port: int) -> None:
@@ -208,9 +265,10 @@ def main() -> None:
     )
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--senders", type=int, default=8)
     parser.add_argument("--spans", type=int, default=20_000)
     args = parser.parse_args()
-    bench_receiver(args.requests, args.batch)
+    bench_receiver(args.requests, args.batch, args.senders)
     bench_export_overhead(args.spans)
 
 

@@ -1,8 +1,11 @@
-"""Benchmark of the SQLite span store: ingestion rate and query latency. A script, not a test.
+"""Benchmark of the SQLite span store: ingestion rate, writer CPU, caller stalls, query latency. A script.
 
 Measures spans/second from one process and from four processes writing one file (through the real
-TracerProvider + SqliteSpanProcessor path, until force_flush returns), then builds a store of one million
-spans with the writer's own conversion and batch code and times the viewer's queries on it.
+TracerProvider + SqliteSpanProcessor path, until force_flush returns); the writer thread's CPU per span (the
+process's CPU minus the caller thread's), which gives spans/s per core; the caller's time per trivial span
+with the store on and off, interleaved in one process (p50, p99, max: the writer takes the GIL from the
+caller); then builds a store of one million spans with the writer's own conversion and batch code and times
+the viewer's queries on it, a 5,000-span trace included.
 
     python bench/store_bench.py [--ingest-spans 50000] [--store-spans 1000000] [--keep DIR]
 """
@@ -92,9 +95,52 @@ def ingest(path: str, spans: int, seed: int) -> None:
                     "chat", kind=SpanKind.CLIENT, attributes=llm_attributes(rng, index)
                 ):
                     pass
+    processor.force_flush(600_000)  # shutdown alone gives the writer exit_timeout (1 s) at most
     provider.shutdown()
     if processor.dropped_spans:
         print(f"warning: {processor.dropped_spans} spans dropped", file=sys.stderr)
+
+
+def writer_cpu_us(directory: Path, spans: int) -> float:
+    """The writer's CPU per span, in µs: the process's CPU minus the caller thread's, from the first span to
+    the end of force_flush (the caller sleeps in force_flush, so its thread time stays its own)."""
+    rng = random.Random(3)
+    processor = SqliteSpanProcessor(directory / "cpu.sqlite", max_queue_size=max(spans * 2, 100_000))
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("bench")
+    attributes = [llm_attributes(rng, index) for index in range(spans // 3)]
+    process_started, caller_started = time.process_time(), time.thread_time()
+    for index in range(spans // 3):
+        with tracer.start_as_current_span("job", attributes={names.KIND: "span", names.MSG: f"job {index}"}):
+            for _ in range(2):
+                with tracer.start_as_current_span("chat", kind=SpanKind.CLIENT, attributes=attributes[index]):
+                    pass
+    caller = time.thread_time() - caller_started
+    assert processor.force_flush(600_000)
+    total = time.process_time() - process_started
+    provider.shutdown()
+    return (total - caller) / processor.written_spans * 1e6
+
+
+def caller_latency(directory: Path, rounds: int = 30, block: int = 300) -> dict[str, list[float]]:
+    """Time per trivial span on the caller's thread, store off and on, blocks interleaved in one process."""
+    off = TracerProvider(shutdown_on_exit=False)
+    on = TracerProvider(shutdown_on_exit=False)
+    processor = SqliteSpanProcessor(directory / "latency.sqlite")
+    on.add_span_processor(processor)
+    timings: dict[str, list[float]] = {"store off": [], "store on": []}
+    tracers = {"store off": off.get_tracer("bench"), "store on": on.get_tracer("bench")}
+    for _ in range(rounds):
+        for label, tracer in tracers.items():
+            for index in range(block):
+                started = time.perf_counter()
+                with tracer.start_as_current_span("work", attributes={"index": index}):
+                    pass
+                timings[label].append((time.perf_counter() - started) * 1e6)
+                time.sleep(0.0002)  # a program that does something between spans
+    on.shutdown()
+    return timings
 
 
 def ingest_rate(directory: Path, spans: int, processes: int) -> float:
@@ -136,14 +182,27 @@ def build_store(path: Path, spans: int) -> float:
             write_batch(conn, batch, resources)
             batch = []
     write_batch(conn, batch, resources)
+    elapsed = time.perf_counter() - started
+    big_trace: list[Any] = []
+    for index in range(1000):  # one 5,000-span trace: 1,000 of the 5-span shape, under one trace id
+        big_trace.extend(_trace_spans(rng, index, now, resource, scope, trace_id=BIG_TRACE_ID))
+    write_batch(conn, big_trace, resources)
     conn.close()
-    return time.perf_counter() - started
+    return elapsed
+
+
+BIG_TRACE_ID = 0x5000_5000_5000_5000_5000_5000_5000_5000
 
 
 def _trace_spans(
-    rng: random.Random, index: int, start: int, resource: Resource, scope: InstrumentationScope
+    rng: random.Random,
+    index: int,
+    start: int,
+    resource: Resource,
+    scope: InstrumentationScope,
+    trace_id: int | None = None,
 ) -> list[Any]:
-    trace_id = rng.getrandbits(128)
+    trace_id = trace_id or rng.getrandbits(128)
     root = SpanContext(trace_id, rng.getrandbits(64), is_remote=False, trace_flags=TraceFlags(1))
     rows = [
         span_to_row(
@@ -198,11 +257,24 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as temporary:
         directory = args.keep or Path(temporary)
         directory.mkdir(parents=True, exist_ok=True)
-        rows: list[tuple[str, str]] = []
+        rows = _Table()
         for processes in (1, 4):
             rate = ingest_rate(directory, args.ingest_spans, processes)
             rows.append(
                 (f"ingest, {processes} process{'es' if processes > 1 else ''} (spans/s)", f"{rate:,.0f}")
+            )
+
+        cpu = writer_cpu_us(directory, args.ingest_spans)
+        rows.append(("store writer CPU per span (µs)", f"{cpu:.1f}"))
+        rows.append(("spans/s per core of writer CPU", f"{1e6 / cpu:,.0f}"))
+        for label, timings in caller_latency(directory).items():
+            ordered = sorted(timings)
+            p50, p99 = ordered[len(ordered) // 2], ordered[int(len(ordered) * 0.99)]
+            rows.append(
+                (
+                    f"trivial span on the caller, {label}: p50 / p99 / max (µs)",
+                    f"{p50:.0f} / {p99:.0f} / {ordered[-1]:.0f}",
+                )
             )
 
         big = directory / "big.sqlite"
@@ -213,9 +285,20 @@ def main() -> None:
         )
         rows.append(("store file size (MB)", f"{big.stat().st_size / 1e6:,.0f}"))
         rows.extend(query_latencies(big))
-    print("| measure | value |\n|---|---|")
-    for measure, value in rows:
-        print(f"| {measure} | {value} |")
+
+
+class _Table:
+    """Prints each measure as soon as it is known (a 1M-span build takes minutes)."""
+
+    def __init__(self) -> None:
+        print("| measure | value |\n|---|---|", flush=True)
+
+    def append(self, row: tuple[str, str]) -> None:
+        print(f"| {row[0]} | {row[1]} |", flush=True)
+
+    def extend(self, rows: list[tuple[str, str]]) -> None:
+        for row in rows:
+            self.append(row)
 
 
 def query_latencies(path: Path) -> list[tuple[str, str]]:
@@ -239,6 +322,11 @@ def query_latencies(path: Path) -> list[tuple[str, str]]:
             ("list_traces(search=<rare word>)", lambda: store.list_traces(limit=50, search="request123456")),
             ("list_traces(search=<common word>)", lambda: store.list_traces(limit=50, search="quantum")),
             ("get_trace(id)", lambda: store.get_trace(next(ids))),
+            ("get_trace(<5,000-span trace>)", lambda: store.get_trace(format(BIG_TRACE_ID, "032x"))),
+            (
+                "get_trace_json(<5,000-span trace>)",
+                lambda: store.get_trace_json(format(BIG_TRACE_ID, "032x")),
+            ),
             ("changes_since(cursor - 10)", lambda: store.changes_since(store.current_cursor() - 10)),
             ("model_summary()", store.model_summary),
         ]

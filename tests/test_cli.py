@@ -486,7 +486,7 @@ def test_a_store_folder_the_user_cannot_write_warns_once_and_the_program_runs(se
     assert "OK Chat Completion with 'gpt-4o'" in result.stdout  # and the console with it
     [warning, exit_line] = result.stderr.splitlines()
     assert warning.startswith("spyglass cannot open its store .spyglass/spans.sqlite (")
-    assert exit_line == "spyglass: 1 spans were not recorded (SqliteSpanProcessor: 1)"  # counted, and said
+    assert exit_line == "spyglass: 1 spans were not recorded (store: 1)"  # counted, and said
     assert sorted(path.name for path in (tmp_path / ".spyglass").iterdir()) == store_files
     assert [s["name"] for s in stored_spans(tmp_path / ".spyglass" / "spans.sqlite")] == ["chat gpt-4o"]
 

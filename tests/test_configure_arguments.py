@@ -236,13 +236,14 @@ def test_an_unwritable_store_never_stops_the_program(
         )
         spyglass.info("one")
         spyglass.info("two")
-        assert spyglass.force_flush()
+        # The store keeps retrying (the folder may become writable): its spans are not flushed, and say so.
+        assert not spyglass.force_flush(1_000)
     from spyglass._config import STATE
 
     assert STATE.pipeline is not None
-    dropped = STATE.pipeline.dropped()
+    dropped = STATE.pipeline.dropped(still_queued=True)
     spyglass.shutdown()
     assert [span.name for span in exporter.get_finished_spans()] == ["one", "two"]
-    warnings = [r.getMessage() for r in caplog.records if "store" in r.getMessage()]
+    warnings = [r.getMessage() for r in caplog.records if "cannot open its store" in r.getMessage()]
     assert len(warnings) == 1 and "blocked" in warnings[0], warnings
-    assert dropped["SqliteSpanProcessor"] == 2
+    assert dropped["store"] == 2

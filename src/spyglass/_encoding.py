@@ -37,7 +37,11 @@ def truncate(text: str, max_length: int = DEFAULT_MAX_LENGTH) -> str:
 
 def clean_text(text: str, max_length: int = DEFAULT_MAX_LENGTH) -> str:
     """Truncate, then make sure the string is valid UTF-8 (lone surrogates break every exporter)."""
-    text = truncate(text, max_length)
+    return valid_utf8(truncate(text, max_length))
+
+
+def valid_utf8(text: str) -> str:
+    """`text` with any lone surrogate replaced by U+FFFD: what every file, socket and database can take."""
     if text.isascii():
         return text
     try:

@@ -375,26 +375,43 @@ class SpanPipeline(SpanProcessor):
         self.background.shutdown(timeout)
 
     def dropped(self, *, still_queued: bool = False) -> dict[str, int]:
-        """Spans lost so far, by where: the pipeline's own queue, then each sink that counts its own.
+        """Spans lost so far, by where: `pipeline` (its own queue), then each sink that counts its own
+        (`store`, `console`, `otlp`, or the class name of an application's processor).
 
-        `still_queued` counts what is still waiting in the queues as lost too (at exit, once time is up).
+        `still_queued` counts what still waits in the queues as lost too (at exit, once time is up).
         """
         counts = {"pipeline": self.background.dropped_spans}
         if still_queued:
             counts["pipeline"] += self.background.queued_spans
         for sink in self.sinks:
             inner = getattr(sink, "processors", None)  # a sink behind a queue of its own (the console)
-            queue_drops = getattr(sink, "dropped_spans", None)
-            if still_queued and isinstance(sink, BackgroundSpanProcessor) and isinstance(queue_drops, int):
-                queue_drops += sink.queued_spans
-            name = type(inner[0] if inner else sink).__name__
-            if isinstance(queue_drops, int):
-                counts[name] = counts.get(name, 0) + queue_drops
-            for processor in inner or ():
-                drops = getattr(processor, "dropped_spans", None)
-                if isinstance(drops, int):
-                    counts[name] = counts.get(name, 0) + drops
+            for processor in (sink, *(inner or ())):
+                lost = _lost_by(processor, still_queued)
+                if lost is not None:
+                    name = _SINK_NAMES.get(type(inner[0] if inner else sink).__name__)
+                    name = name or type(inner[0] if inner else sink).__name__
+                    counts[name] = counts.get(name, 0) + lost
         return counts
+
+
+_SINK_NAMES = {"SqliteSpanProcessor": "store", "ConsoleSpanProcessor": "console", "OtlpSpanProcessor": "otlp"}
+
+
+def _lost_by(processor: object, still_queued: bool) -> int | None:
+    """What one processor says it dropped (plus what it still holds, when that counts as lost now)."""
+    dropped = getattr(processor, "dropped_spans", None)
+    if not isinstance(dropped, int):
+        return None
+    if still_queued:
+        if isinstance(processor, BackgroundSpanProcessor):
+            dropped += processor.queued_spans
+        stats = getattr(processor, "stats", None)
+        if callable(stats):
+            try:
+                dropped += int(stats().get("waiting_spans", 0))
+            except Exception:
+                pass
+    return dropped
 
 
 # --- attributes computed off the caller's thread ------------------------------------------------------------

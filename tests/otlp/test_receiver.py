@@ -6,6 +6,8 @@ import base64
 import gzip
 import json
 import re
+import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -222,21 +224,43 @@ def test_the_token_is_required_when_set(tmp_path: Path) -> None:
         assert len(receiver.spans()) == 1
 
 
-def test_a_store_behind_is_a_503_with_retry_after(tmp_path: Path) -> None:
-    path = tmp_path / "slow.sqlite"
-    # A writer that waits a minute before writing: every span it gets stays in its backlog.
-    processor = SqliteSpanProcessor(path, flush_interval=60, batch_size=100_000)
-    with running_receiver(path, processor=processor, max_backlog=5) as receiver:
-        assert post(receiver.traces_url, protobuf_request(3)).status == 200
+def test_a_locked_store_is_a_503_with_retry_after_and_the_retry_is_stored_once(tmp_path: Path) -> None:
+    path = tmp_path / "locked.sqlite"
+    processor = SqliteSpanProcessor(path, busy_timeout=0.05)
+    with running_receiver(path, processor=processor, commit_timeout=0.5) as receiver:
+        assert post(receiver.traces_url, protobuf_request(3)).status == 200  # answered once committed
+        assert len(receiver.spans()) == 3
         later = protobuf_request(3)
-        refused = post(receiver.traces_url, later)
-        assert (refused.status, refused.headers["retry-after"]) == (503, "2")
-        assert receiver.receiver.backlog == 3
-
-        assert processor.force_flush(10_000)
-        assert receiver.receiver.backlog == 0
+        locker = sqlite3.connect(path, isolation_level=None)
+        locker.execute("BEGIN IMMEDIATE")  # another process's write lock
+        try:
+            started = time.monotonic()
+            refused = post(receiver.traces_url, later)
+            assert (refused.status, refused.headers["retry-after"]) == (503, "2")
+            assert 0.5 <= time.monotonic() - started < 3
+            assert receiver.receiver.backlog == 3
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
         assert post(receiver.traces_url, later).status == 200  # the sender's retry
+        assert receiver.receiver.backlog == 0
         assert len(receiver.spans()) == 6
+
+
+def test_a_store_behind_is_a_503_before_reading_more(tmp_path: Path) -> None:
+    path = tmp_path / "slow.sqlite"
+    processor = SqliteSpanProcessor(path, busy_timeout=0.05)
+    with running_receiver(path, processor=processor, max_backlog=5, commit_timeout=0.3) as receiver:
+        locker = sqlite3.connect(path, isolation_level=None)
+        locker.execute("BEGIN IMMEDIATE")
+        try:
+            assert post(receiver.traces_url, protobuf_request(3)).status == 503  # not committed in time
+            refused = post(receiver.traces_url, protobuf_request(3))  # 3 waiting + 3 > 5
+            assert (refused.status, refused.headers["retry-after"]) == (503, "2")
+            assert b"behind" in refused.body
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
 
 
 def test_an_empty_request_is_accepted(receiver: RunningReceiver) -> None:

@@ -36,8 +36,9 @@ def _write_spans(path: str, worker: int, count: int) -> None:
             for step in range(2):
                 with tracer.start_as_current_span(f"step {step}"):
                     pass
+    flushed = processor.force_flush(60_000)  # shutdown alone waits 1 s at most (exit_timeout)
     provider.shutdown()
-    if processor.written_spans != count or processor.dropped_spans:
+    if not flushed or processor.written_spans != count or processor.dropped_spans:
         raise SystemExit(
             f"worker {worker}: wrote {processor.written_spans}, dropped {processor.dropped_spans}"
         )

@@ -194,3 +194,26 @@ def test_a_read_only_store_reads_and_refuses_to_write(filled: SpanStore, open_st
     with pytest.raises(StoreError, match="read-only"):
         readonly.clear()
     assert len(filled.list_traces()) == 4
+
+
+def test_get_trace_json_is_get_trace_as_json(tracing: Tracing, open_store: Callable[..., SpanStore]) -> None:
+    import json
+
+    from opentelemetry.trace import Link
+
+    with tracing.user_span("Planning a trip") as root:
+        tracing.llm_span("Paris?", cost=0.1 + 0.2)  # a cost that needs all 17 digits
+        tracing.llm_span("Rome?", error=True)
+        with tracing.tracer.start_as_current_span(
+            'odd "quoted" \\ name \u00e9\ud83d\ude00', links=[Link(root.get_span_context(), {"why": "retry"})]
+        ) as odd:
+            odd.add_event("tick", {"n": 1, "text": "line\nbreak\x00"})
+        running = tracing.tracer.start_span("still running", attributes={"nested": '{"a": [1, 2]}'})
+        tracing.flush()
+        store = open_store()
+        trace_id = format(root.get_span_context().trace_id, "032x")
+        records = store.get_trace(trace_id)
+        assert len(records) == 5 and any(record["is_pending"] for record in records)
+        assert json.loads(store.get_trace_json(trace_id)) == records
+        running.end()
+    assert store.get_trace_json("0" * 32) == "[]"

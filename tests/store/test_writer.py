@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -220,22 +221,30 @@ def test_a_full_queue_drops_and_counts_without_blocking(store_path: Path) -> Non
     assert tracing.processor.written_spans + tracing.processor.dropped_spans == 50
 
 
-def test_an_unwritable_location_logs_once_and_never_raises(
+def test_an_unwritable_location_keeps_spans_until_exit_then_counts_them(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     not_a_dir = tmp_path / "a-file"
     not_a_dir.write_text("")
     tracing = Tracing(not_a_dir / "traces.sqlite", busy_timeout=0.1)
-    try:
-        for index in range(3):
-            with tracing.tracer.start_as_current_span(f"span {index}"):
-                pass
-            tracing.flush()
-        assert tracing.processor.dropped_spans == 3
-    finally:
-        tracing.shutdown()
-    assert [record.name for record in caplog.records] == ["spyglass"]
-    assert "traces.sqlite" in caplog.records[0].getMessage()
+    for index in range(3):
+        with tracing.tracer.start_as_current_span(f"span {index}"):
+            pass
+    assert not tracing.processor.force_flush(200)  # honest: nothing could be written
+    assert tracing.processor.stats() == {
+        "written": 0,
+        "dropped": 0,
+        "waiting_spans": 3,
+        "waiting_bytes": IsInt(),
+    }
+    started = time.monotonic()
+    tracing.shutdown()
+    assert time.monotonic() - started < 1.5  # exit_timeout is 1 s
+    assert tracing.processor.dropped_spans == 3
+    assert {record.name for record in caplog.records} == {"spyglass"}
+    messages = [record.getMessage() for record in caplog.records]
+    assert "traces.sqlite" in messages[0] and "retrying" in messages[0]
+    assert "3 finished spans were not stored" in messages[-1]
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
@@ -248,15 +257,15 @@ def test_a_read_only_directory_logs_and_never_raises(
     try:
         with tracing.tracer.start_as_current_span("span"):
             pass
-        tracing.flush()
-        assert tracing.processor.dropped_spans == 1
+        assert not tracing.processor.force_flush(200)
     finally:
         tracing.shutdown()
         read_only.chmod(0o755)
-    assert [record.name for record in caplog.records] == ["spyglass"]
+    assert tracing.processor.dropped_spans == 1
+    assert {record.name for record in caplog.records} == {"spyglass"}
 
 
-def test_a_locked_file_drops_logs_once_and_recovers(
+def test_a_locked_file_keeps_spans_logs_once_and_writes_them_when_free(
     store_path: Path, open_store, caplog: pytest.LogCaptureFixture
 ) -> None:
     tracing = Tracing(store_path, busy_timeout=0.1)
@@ -265,21 +274,22 @@ def test_a_locked_file_drops_logs_once_and_recovers(
         tracing.flush()
         locker = sqlite3.connect(store_path, isolation_level=None)
         try:
-            locker.execute("BEGIN IMMEDIATE")  # another process holding the write lock
+            locker.execute("BEGIN IMMEDIATE")  # another connection holding the write lock
             for _ in range(2):
                 tracing.llm_span("while locked")
-                tracing.flush()
+                assert not tracing.processor.force_flush(300)
             locker.execute("ROLLBACK")
         finally:
             locker.close()
         tracing.llm_span("after the lock")
         tracing.flush()
-        assert tracing.processor.dropped_spans == 2
+        assert tracing.processor.dropped_spans == 0
+        assert tracing.processor.written_spans == 4
     finally:
         tracing.shutdown()
     assert [record.getMessage() for record in caplog.records] == [IsStr(regex=".*database is locked.*")]
     prompts = [trace["first_prompt"] for trace in open_store().list_traces()]
-    assert prompts == ["after the lock", "before the lock"]
+    assert prompts == ["after the lock", "while locked", "while locked", "before the lock"]
 
 
 def test_writing_a_large_batch_keeps_traces_whole(tracing: Tracing, open_store) -> None:

@@ -30,6 +30,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 
 from spyglass._errors import ConfigError
 from spyglass._otel_env import positive_int, warn_once
+from spyglass._utf8_spans import utf8_safe
 
 logger = logging.getLogger("spyglass")
 
@@ -279,7 +280,8 @@ class _CountingExporter(SpanExporter):
             return SpanExportResult.FAILURE
         result: SpanExportResult | None = None
         try:
-            result = self._exporter.export(spans)
+            # One lone surrogate would make the encoder fail the whole batch.
+            result = self._exporter.export([utf8_safe(span) for span in spans])
             return result
         finally:
             self._processor._exported_batch(len(spans), result)

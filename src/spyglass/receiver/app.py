@@ -8,7 +8,9 @@ conversation sent apart from its span): they are joined to it, whichever comes f
 
 What the receiver refuses, it refuses with a reason: 400 for a malformed body, 401 without the token, 413
 past the size limit (counted while reading, never buffered whole), 415 for another content type, 503 with
-`Retry-After` while the store's writer is behind.
+`Retry-After` when the store cannot take the spans now. Success means committed: a request is answered 200
+only once its spans are in the file (concurrent requests share one transaction), so a receiver killed at any
+moment loses no span it acknowledged; a sender told 503 retries, and a span sent twice is stored once.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ logger = logging.getLogger("spyglass")
 
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_BACKLOG = 50_000  # spans received and not yet written; past it, senders are asked to retry
+DEFAULT_COMMIT_TIMEOUT = 5.0  # seconds a request waits for its spans to be committed, then 503
 RETRY_AFTER_SECONDS = 2
 
 _PROTOBUF = "application/x-protobuf"
@@ -50,6 +53,9 @@ _JSON = "application/json"
 _CLOSE = {"Connection": "close"}
 _Received = TypeVar("_Received", ReadableSpan, SpanEvent)
 _GRPC_STATUS = {400: 3, 401: 16, 413: 8, 415: 3, 503: 14}  # google.rpc.Code for the Status body
+_RETRY = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+# Many concurrent requests' spans go in one transaction: the commit, not the rows, is what costs.
+_BATCH_SIZE = 4096
 
 
 class _Refused(Exception):
@@ -66,6 +72,8 @@ class Receiver:
         token: when set, requests must carry `Authorization: Bearer <token>`.
         max_body_bytes: the largest request body, compressed or not, in bytes.
         max_backlog: spans received and not yet written at most; past it, requests get 503 + `Retry-After`.
+        commit_timeout: seconds a request waits for its spans to be committed; past it (the store locked or
+            full), 503 + `Retry-After` (the spans stay queued: the sender's retry is stored once).
         processor: the store writer to use instead of a new `SqliteSpanProcessor(store_path)`.
 
     Example:
@@ -83,10 +91,11 @@ class Receiver:
         token: str | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         max_backlog: int = DEFAULT_MAX_BACKLOG,
+        commit_timeout: float = DEFAULT_COMMIT_TIMEOUT,
         processor: SqliteSpanProcessor | None = None,
     ) -> None:
-        if max_body_bytes < 1 or max_backlog < 1:
-            raise ValueError("max_body_bytes and max_backlog must be positive")
+        if max_body_bytes < 1 or max_backlog < 1 or commit_timeout <= 0:
+            raise ValueError("max_body_bytes, max_backlog and commit_timeout must be positive")
         self.store_path = Path(store_path)
         # Opened on the first spans received: serving the viewer of a store that does not exist yet must not
         # create it.
@@ -94,9 +103,9 @@ class Receiver:
         self._token = token.encode() if token else None
         self._max_body_bytes = max_body_bytes
         self._max_backlog = max_backlog
+        self._commit_timeout = commit_timeout
         self._lock = threading.Lock()
         self._open_lock = threading.Lock()
-        self._handed = 0  # spans given to the processor; minus what it wrote or dropped = its backlog
         self.received_spans = 0
         self.received_span_events = 0  # GenAI log records joined (or waiting to be joined) to a span
         self._joiner = LogJoiner()
@@ -111,7 +120,7 @@ class Receiver:
         if self._processor is None:
             with self._open_lock:
                 if self._processor is None:
-                    self._processor = SqliteSpanProcessor(self.store_path)
+                    self._processor = SqliteSpanProcessor(self.store_path, batch_size=_BATCH_SIZE)
         return self._processor
 
     @property
@@ -119,7 +128,12 @@ class Receiver:
         """Spans received and not yet written (or dropped) by the store's writer."""
         if self._processor is None:
             return 0
-        return self._handed - self._processor.written_spans - self._processor.dropped_spans
+        return self._processor.stats()["waiting_spans"]
+
+    @property
+    def dropped_span_events(self) -> int:
+        """GenAI log records not joined to their span: past the joiner's bounds in bytes (see `LogJoiner`)."""
+        return self._joiner.dropped_events
 
     def close(self) -> None:
         """Write what is queued and close the store."""
@@ -211,19 +225,17 @@ class Receiver:
         if not received:
             return
         if self.backlog + len(received) > self._max_backlog:
-            raise _Refused(503, "the store is behind; retry later", {"Retry-After": str(RETRY_AFTER_SECONDS)})
+            raise _Refused(503, "the store is behind; retry later", _RETRY)
         with self._lock:
             spans = join(list(received))
-            dropped_before = self.processor.dropped_spans
-            for span in spans:
-                self.processor.on_end(span)
-            self._handed += len(spans)
-            dropped = self.processor.dropped_spans > dropped_before
-        if dropped:
-            # A resent span that was stored already is ignored by the store, so retrying the whole batch is safe.
-            raise _Refused(
-                503, "the store dropped spans; retry later", {"Retry-After": str(RETRY_AFTER_SECONDS)}
-            )
+        if not spans:  # log records waiting for their span: kept by the joiner, in memory only
+            return
+        commit = self.processor.submit(spans)
+        # A resent span that was stored already is ignored by the store, so retrying the whole batch is safe.
+        if commit is None:
+            raise _Refused(503, "the store's memory bound is reached; retry later", _RETRY)
+        if not commit.wait(self._commit_timeout):
+            raise _Refused(503, "the store could not commit the spans in time; retry later", _RETRY)
 
 
 def receiver_routes(

@@ -9,8 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from spyglass.store._rows import SPAN_COLUMNS, SpanRow
 
@@ -41,36 +40,6 @@ _INSERT_FTS = """
 """
 _LINKED_MODEL = "SELECT model FROM spans WHERE trace_id = ? AND span_id = ?"
 
-_SUMMARY_COLUMNS = (
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "name",
-    "message",
-    "service_name",
-    "start_ns",
-    "end_ns",
-    "is_pending",
-    "status_code",
-    "model",
-    "input_tokens",
-    "output_tokens",
-    "cost_usd",
-    "prompt_preview",
-)
-# All in one row (one statement step, see above); the cost as 17 significant digits, which SQLite's JSON
-# would round to 15.
-_TRACE_SPANS = f"""
-    SELECT json_group_array(json_array({
-    ", ".join(
-        "CASE WHEN cost_usd IS NULL THEN NULL ELSE printf('%!.17g', cost_usd) END"
-        if column == "cost_usd"
-        else column
-        for column in _SUMMARY_COLUMNS
-    )
-}))
-    FROM spans WHERE trace_id IN (SELECT value FROM json_each(?))
-"""
 _TRACE_COLUMNS = (
     "trace_id",
     "start_ns",
@@ -91,9 +60,35 @@ _TRACE_COLUMNS = (
     "first_prompt",
     "seq",
 )
-_TRACE_PLACEHOLDERS = "(" + ", ".join("?" * len(_TRACE_COLUMNS)) + ")"
-_UPSERT_TRACES = f"""
-    INSERT INTO traces ({", ".join(_TRACE_COLUMNS)}) VALUES {{rows}}
+# The summaries of the traces a batch touched, recomputed from all their spans (other processes' included) in
+# one statement: SQLite does the aggregation, without the GIL, and nothing is read back into Python. The
+# root is the span without a parent (the earliest, if several; the earliest span if none). `WHERE true`
+# tells SQLite's parser that ON CONFLICT is the upsert, not a join constraint.
+_SUMMARIZE_TRACES = f"""
+    INSERT INTO traces ({", ".join(_TRACE_COLUMNS)})
+    SELECT g.trace_id, g.start_ns, g.end_ns, g.end_ns - g.start_ns, root.span_id, root.name,
+        coalesce(root.message, root.name), root.service_name, g.span_count, g.pending_count, g.error_count,
+        (SELECT json_group_array(model) FROM (
+            SELECT DISTINCT m.model FROM spans AS m
+            WHERE m.trace_id = g.trace_id AND m.model IS NOT NULL ORDER BY m.model)),
+        g.input_tokens, g.output_tokens,
+        CASE WHEN g.input_tokens IS NULL AND g.output_tokens IS NULL THEN NULL
+            ELSE coalesce(g.input_tokens, 0) + coalesce(g.output_tokens, 0) END,
+        g.cost_usd,
+        (SELECT p.prompt_preview FROM spans AS p
+            WHERE p.trace_id = g.trace_id AND p.prompt_preview IS NOT NULL ORDER BY p.start_ns, p.id LIMIT 1),
+        ?
+    FROM (
+        SELECT trace_id, min(start_ns) AS start_ns, max(coalesce(nullif(end_ns, 0), start_ns)) AS end_ns,
+            count(*) AS span_count, sum(is_pending) AS pending_count,
+            sum(status_code = 'ERROR') AS error_count, sum(input_tokens) AS input_tokens,
+            sum(output_tokens) AS output_tokens, sum(cost_usd) AS cost_usd
+        FROM spans WHERE trace_id IN (SELECT value FROM json_each(?)) GROUP BY trace_id
+    ) AS g
+    JOIN spans AS root ON root.id = (
+        SELECT r.id FROM spans AS r WHERE r.trace_id = g.trace_id
+        ORDER BY r.parent_span_id IS NOT NULL, r.start_ns, r.id LIMIT 1)
+    WHERE true
     ON CONFLICT (trace_id) DO UPDATE SET
         {", ".join(f"{column} = excluded.{column}" for column in _TRACE_COLUMNS[1:])}
 """
@@ -186,50 +181,4 @@ def _inherit_model(
 
 def _summarize_traces(conn: sqlite3.Connection, trace_ids: list[str], seq: int) -> None:
     """Recompute the `traces` rows of these traces from all their spans (other processes' included)."""
-    spans_by_trace: dict[str, list[dict[str, Any]]] = {}
-    (found,) = conn.execute(_TRACE_SPANS, (json.dumps(trace_ids),)).fetchone()
-    for values in json.loads(found):
-        span = dict(zip(_SUMMARY_COLUMNS, values, strict=True))
-        if span["cost_usd"] is not None:
-            span["cost_usd"] = float(span["cost_usd"])
-        spans_by_trace.setdefault(span["trace_id"], []).append(span)
-    summaries = [_summary(spans, seq) for spans in spans_by_trace.values()]
-    _execute_rows(conn, _UPSERT_TRACES, _TRACE_PLACEHOLDERS, summaries)
-
-
-def _summary(spans: list[dict[str, Any]], seq: int) -> tuple[object, ...]:
-    # The root is the span without a parent (the earliest, if several; any earliest span if none).
-    root = min(spans, key=lambda span: (span["parent_span_id"] is not None, span["start_ns"]))
-    start = min(span["start_ns"] for span in spans)
-    end = max(span["end_ns"] or span["start_ns"] for span in spans)
-    input_tokens = _sum(span["input_tokens"] for span in spans)
-    output_tokens = _sum(span["output_tokens"] for span in spans)
-    total_tokens = (
-        None if input_tokens is None and output_tokens is None else (input_tokens or 0) + (output_tokens or 0)
-    )
-    prompts = [span for span in spans if span["prompt_preview"] is not None]
-    return (
-        root["trace_id"],
-        start,
-        end,
-        end - start,
-        root["span_id"],
-        root["name"],
-        root["message"] if root["message"] is not None else root["name"],
-        root["service_name"],
-        len(spans),
-        sum(span["is_pending"] for span in spans),
-        sum(span["status_code"] == "ERROR" for span in spans),
-        json.dumps(sorted({span["model"] for span in spans if span["model"] is not None})),
-        input_tokens,
-        output_tokens,
-        total_tokens,
-        _sum(span["cost_usd"] for span in spans),
-        min(prompts, key=lambda span: span["start_ns"])["prompt_preview"] if prompts else None,
-        seq,
-    )
-
-
-def _sum(values: Iterable[float | None]) -> Any:
-    present = [value for value in values if value is not None]
-    return sum(present) if present else None
+    conn.execute(_SUMMARIZE_TRACES, (seq, json.dumps(trace_ids)))

@@ -118,6 +118,30 @@ _SPAN_SELECT = """
     SELECT s.*, r.resource AS resource FROM spans s LEFT JOIN resources r ON r.id = s.resource_id
 """
 _JSON_SPAN_FIELDS = ("attributes", "events", "links", "resource", "scope")
+_RECORD_FIELDS = tuple(SpanRecord.__annotations__)
+
+
+def _json_value(field: str) -> str:
+    """SQL for a field's JSON value in a span's object: stored JSON is copied as it is (the writer made it
+    valid), never parsed again."""
+    if field in _JSON_SPAN_FIELDS:
+        return f"coalesce(s.{field}, 'null')"
+    if field == "is_pending":
+        return "CASE WHEN s.is_pending THEN 'true' ELSE 'false' END"
+    if field == "cost_usd":  # 17 significant digits: SQLite's own JSON would round to 15
+        return "CASE WHEN s.cost_usd IS NULL THEN 'null' ELSE printf('%!.17g', s.cost_usd) END"
+    return f"json_quote(s.{field})"
+
+
+# A trace's spans as one JSON array assembled by SQLite (one printf a span): what get_trace() returns,
+# without parsing each span's JSON in Python only to encode it again (a 5,000-span trace for the viewer).
+_SPAN_JSON_FORMAT = "{" + ",".join(f'"{field}":%s' for field in _RECORD_FIELDS) + "}"
+_TRACE_JSON = f"""
+    SELECT '[' || coalesce(group_concat(
+        printf('{_SPAN_JSON_FORMAT}', {", ".join(_json_value(field) for field in _RECORD_FIELDS)}), ','), '') || ']'
+    FROM (SELECT s.*, r.resource FROM spans s LEFT JOIN resources r ON r.id = s.resource_id
+          WHERE s.trace_id = ? ORDER BY s.start_ns, s.id) AS s
+"""
 
 
 class SpanStore:
@@ -222,6 +246,13 @@ class SpanStore:
         sql = f"{_SPAN_SELECT} WHERE s.trace_id = ? ORDER BY s.start_ns, s.id"
         with self._reading() as conn:
             return [_span_record(row) for row in conn.execute(sql, (trace_id,))]
+
+    def get_trace_json(self, trace_id: str) -> str:
+        """`get_trace()` as JSON text (the same records, in the same order), built by SQLite: for a server
+        that sends the spans on as JSON, several times faster than parsing and encoding them again."""
+        with self._reading() as conn:
+            (text,) = conn.execute(_TRACE_JSON, (trace_id,)).fetchone()
+        return str(text)
 
     def get_span(self, trace_id: str, span_id: str) -> SpanRecord | None:
         sql = f"{_SPAN_SELECT} WHERE s.trace_id = ? AND s.span_id = ?"

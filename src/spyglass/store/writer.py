@@ -1,8 +1,10 @@
 """`SqliteSpanProcessor`: every span, from its start, written to a local SQLite store by a background thread.
 
-The thread that makes a span only appends it to a bounded queue; conversion, SQL and pruning happen on one
-daemon writer thread, in batched transactions. Nothing here raises into the instrumented program: a full
-queue, a locked or read-only file are counted and logged once (logger `spyglass`).
+The thread that makes a span only appends it to a bounded queue (a started span as a copy of what its
+pending row needs); conversion, SQL and pruning happen on one daemon writer thread, in batched
+transactions. A locked, full or unwritable file is retried with back-off while the spans wait in memory, up
+to a bound in bytes; past it, spans are dropped and counted. One span that cannot be written at all is
+dropped alone. Nothing here raises into the instrumented program or makes it wait longer than it asked.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import TypeAlias
@@ -22,20 +25,44 @@ from typing import TypeAlias
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from spyglass._snapshot import started_snapshot
 from spyglass.store import _prune
 from spyglass.store._errors import StoreError
 from spyglass.store._ingest import ResourceIds, write_batch
-from spyglass.store._rows import SpanRow, span_to_row
+from spyglass.store._rows import SpanRow, StartedSpan, span_to_row
 from spyglass.store._schema import open_for_writing
 
 logger = logging.getLogger("spyglass")
 
-# A queued item: (pending, span) for a span row, or an Event the writer sets once everything before it is
-# committed (force_flush and shutdown).
-_Item: TypeAlias = "tuple[bool, ReadableSpan] | threading.Event"
+DEFAULT_MAX_BUFFER_BYTES = 64 * 1024 * 1024
+DEFAULT_EXIT_TIMEOUT = 1.0  # seconds shutdown (and so the program's exit) waits for the writer, at most
 
 _RETRY_OPEN_AFTER = 5.0  # seconds between attempts to open a file that was locked or not writable
+_FIRST_BACKOFF = 0.05
+_MAX_BACKOFF = 1.0
+# SQLite's primary result codes for a file that may take the spans later: busy or locked by another
+# process, full, read-only, an I/O error (a file size limit), cannot open, out of memory, interrupted.
+_TRANSIENT_CODES = frozenset({5, 6, 7, 8, 9, 10, 13, 14, 15})
+
+
+class Commit:
+    """Returned by `SqliteSpanProcessor.submit()`: says when the spans given are committed to the file."""
+
+    __slots__ = ("_done", "_failed")
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self._failed = False
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """True once every span given is committed; False on timeout or if any of them was dropped."""
+        return self._done.wait(timeout) and not self._failed
+
+
+# A queued item: a span row to make (pending, span, the Commit it belongs to), or a Commit to resolve once
+# everything before it is committed or dropped (force_flush, shutdown, submit). The caller's thread only
+# appends to a deque bounded in count; bytes are counted on the writer thread, from the rows it makes.
+_Span: TypeAlias = "tuple[bool, ReadableSpan | StartedSpan, Commit | None]"
+_Row: TypeAlias = "tuple[SpanRow, Commit | None]"
 
 
 class SqliteSpanProcessor(SpanProcessor):
@@ -47,8 +74,14 @@ class SqliteSpanProcessor(SpanProcessor):
         max_age: prune whole traces whose last span ended longer ago than this (seconds or a timedelta).
         batch_size: spans written per transaction at most.
         flush_interval: seconds the writer waits for a batch to fill before writing what it has.
-        max_queue_size: spans waiting to be written at most; past it, new spans are dropped and counted.
-        busy_timeout: seconds to wait for another process's write lock before giving up on a batch.
+        max_queue_size: spans handed over and not yet converted at most; past it, new spans are dropped and
+            counted. The writer converts them as they come, also while the file is locked.
+        max_buffer_bytes: what the converted rows waiting for the file may hold at most, roughly, in bytes
+            (their text); past it, new spans are dropped and counted.
+        busy_timeout: seconds one write waits for another process's write lock; then the writer backs off
+            and tries again later, the spans kept in memory.
+        exit_timeout: seconds `shutdown()` (and so the program's exit) waits for the writer at most; what is
+            still unwritten then is dropped, counted and logged.
         prune_interval: seconds between two pruning passes.
 
     Raises:
@@ -71,28 +104,44 @@ class SqliteSpanProcessor(SpanProcessor):
         batch_size: int = 512,
         flush_interval: float = 0.25,
         max_queue_size: int = 100_000,
-        busy_timeout: float = 5.0,
+        max_buffer_bytes: int = DEFAULT_MAX_BUFFER_BYTES,
+        busy_timeout: float = 1.0,
+        exit_timeout: float = DEFAULT_EXIT_TIMEOUT,
         prune_interval: float = 60.0,
     ) -> None:
-        _check_positive(batch_size=batch_size, max_queue_size=max_queue_size, flush_interval=flush_interval)
+        _check_positive(
+            batch_size=batch_size,
+            max_queue_size=max_queue_size,
+            flush_interval=flush_interval,
+            max_buffer_bytes=max_buffer_bytes,
+            exit_timeout=exit_timeout,
+        )
         self._path = Path(path)
         self._max_bytes = max_bytes
         self._max_age_ns = _to_ns(max_age)
         self._batch_size = batch_size
         self._flush_interval = flush_interval
         self._max_queue_size = max_queue_size
+        self._max_buffer_bytes = max_buffer_bytes
         self._busy_timeout = busy_timeout
+        self._exit_timeout = exit_timeout
         self._prune_interval = prune_interval
         self._stats_lock = threading.Lock()
         self._dropped = 0
         self._written = 0
+        self._rows_bytes = 0  # converted rows waiting for the file (writer thread only)
+        self._rows_count = 0
         self._logged: set[str] = set()
         self._resources = ResourceIds()
         self._conn: sqlite3.Connection | None = None
+        self._broken = False  # the file is not a store we may write: nothing will ever be written
         self._next_open_attempt = 0.0
+        self._next_write = 0.0  # back-off: no write attempt before this (monotonic seconds)
+        self._backoff = _FIRST_BACKOFF
         self._next_prune = 0.0
         self._closing = False  # no new spans are taken
-        self._stopping = False  # the writer thread exits once the queue is empty
+        self._stop_at: float | None = None  # the writer gives up on what is left at this time
+        self._gave_up = False  # what was left at shutdown is counted (by the writer, or by shutdown)
         self._shutdown_lock = threading.Lock()
         self._try_open(first=True)
         self._start_thread()
@@ -105,7 +154,7 @@ class SqliteSpanProcessor(SpanProcessor):
 
     @property
     def dropped_spans(self) -> int:
-        """Finished spans that were not stored: queue full, file locked or unwritable, or after shutdown."""
+        """Finished spans that were not stored: memory bound reached, unwritable, or left at shutdown."""
         return self._dropped
 
     @property
@@ -113,52 +162,105 @@ class SqliteSpanProcessor(SpanProcessor):
         """Finished spans committed to the file by this processor."""
         return self._written
 
+    def stats(self) -> dict[str, int]:
+        """Counters: finished spans `written` and `dropped`, and the spans and bytes `waiting` in memory."""
+        with self._stats_lock:
+            return {
+                "written": self._written,
+                "dropped": self._dropped,
+                "waiting_spans": len(self._queue) + self._rows_count,
+                "waiting_bytes": self._rows_bytes,
+            }
+
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        # A copy: the writer thread reads it later, and the live span may have gained unscrubbed values.
-        self._enqueue((True, started_snapshot(span)))
+        try:
+            started = StartedSpan.of(span)
+        except Exception:  # never into the instrumented program
+            return  # a pending row is a preview only: its span is still written when it ends
+        self._enqueue(True, started)
 
     def on_end(self, span: ReadableSpan) -> None:
-        self._enqueue((False, span))
+        self._enqueue(False, span)
+
+    def submit(self, spans: Sequence[ReadableSpan]) -> Commit | None:
+        """Queue finished spans and return a `Commit` that says when they are in the file (the receiver
+        answers its senders with it); None, with nothing queued, when they do not fit in memory now."""
+        commit = Commit()
+        if self._closing or len(self._queue) + len(spans) > self._max_queue_size:
+            return None
+        if self._rows_bytes >= self._max_buffer_bytes:
+            return None
+        self._queue.extend([(False, span, commit) for span in spans])
+        self._queue.append(commit)
+        self._wake.set()
+        return commit
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Wait until every span queued so far is committed (or dropped); False on timeout."""
         if not self._thread.is_alive():
             return not self._queue
-        done = threading.Event()
+        done = Commit()
         self._queue.append(done)  # past the size bound on purpose: a flush request is never dropped
         self._wake.set()
-        return done.wait(timeout_millis / 1000)
+        return done._done.wait(max(timeout_millis, 0) / 1000)
 
     def shutdown(self) -> None:
-        """Write what is queued, stop the writer thread and close the file. Calling it again does nothing."""
+        """Write what is queued, stop the writer thread and close the file; within `exit_timeout` seconds,
+        whatever the file does. What is left unwritten is dropped, counted and logged. Calling it again
+        does nothing."""
         with self._shutdown_lock:
             if self._closing:
                 return
             self._closing = True
-        self.force_flush()
-        self._stopping = True
+        deadline = time.monotonic() + self._exit_timeout
+        self._stop_at = deadline - min(0.1, self._exit_timeout / 4)  # time to count what is left
         self._wake.set()
-        self._thread.join(timeout=self._busy_timeout + 5)
+        self._thread.join(timeout=max(deadline - time.monotonic(), 0.0))
         _live_processors.discard(self)
+        with self._stats_lock:
+            if not self._gave_up:  # stuck in SQLite: what it holds is lost with the process
+                self._gave_up = True
+                self._dropped += _finished_in(list(self._queue), list(self._rows))
+        stats = self.stats()
+        if stats["dropped"]:
+            logger.warning(
+                "spyglass store %s: %d finished spans were not stored (%d written); see dropped_spans",
+                self._path,
+                stats["dropped"],
+                stats["written"],
+            )
 
     # --- caller's thread --------------------------------------------------------------------------------
 
-    def _enqueue(self, item: tuple[bool, ReadableSpan]) -> None:
+    def _enqueue(self, pending: bool, span: ReadableSpan | StartedSpan) -> None:
         try:
             if self._closing or len(self._queue) >= self._max_queue_size:
-                if not item[0]:
+                if not pending:
                     self._count_dropped(1)
+                    self._log_full()
                 return
-            self._queue.append(item)
+            self._queue.append((pending, span, None))
             if len(self._queue) >= self._batch_size and not self._wake.is_set():
                 self._wake.set()
         except Exception:  # never into the instrumented program
-            self._count_dropped(0 if item[0] else 1)
+            self._count_dropped(0 if pending else 1)
+
+    def _log_full(self) -> None:
+        self._log_once(
+            "full",
+            logging.WARNING,
+            "spyglass store %s cannot keep up (%d spans, %d bytes waiting): dropping spans and counting them "
+            "(dropped_spans)",
+            self._path,
+            len(self._queue) + self._rows_count,
+            self._rows_bytes,
+        )
 
     # --- writer thread ----------------------------------------------------------------------------------
 
     def _start_thread(self) -> None:
-        self._queue: deque[_Item] = deque()
+        self._queue: deque[_Span | Commit] = deque()
+        self._rows: deque[_Row | Commit] = deque()  # converted, waiting for the file
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="spyglass-store-writer", daemon=True)
         self._thread.start()
@@ -166,76 +268,190 @@ class SqliteSpanProcessor(SpanProcessor):
     def _run(self) -> None:
         try:
             while True:
-                self._wake.wait(self._flush_interval)
+                self._wake.wait(self._wait_time())
                 self._wake.clear()
                 try:
-                    self._drain()
+                    self._convert_queue()
+                    self._write_rows()
                     self._prune_if_due()
                 except Exception as exc:  # the thread must outlive any surprise
                     self._log_once("unexpected", logging.ERROR, "spyglass store writer error: %r", exc)
-                if self._stopping and not self._queue:
+                if self._stop_at is not None and (
+                    not (self._queue or self._rows) or time.monotonic() >= self._stop_at
+                ):
                     return
         finally:
-            for item in list(self._queue):  # a flush that raced with shutdown must not wait for nothing
-                if isinstance(item, threading.Event):
-                    item.set()
+            self._give_up_on_the_rest()
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
 
-    def _drain(self) -> None:
+    def _wait_time(self) -> float:
+        now = time.monotonic()
+        wait = max(self._next_write - now, 0.001) if self._rows else self._flush_interval
+        if self._stop_at is not None:
+            wait = min(wait, max(self._stop_at - now, 0.0))
+        return wait
+
+    def _convert_queue(self) -> None:
+        """Turn what the callers queued into rows, a batch at a time (short holds of the GIL)."""
         while self._queue:
-            items, flushed = self._take_batch()
-            if items:
-                self._write(items)
-            if flushed is not None:
-                flushed.set()
+            items: list[_Span | Commit] = []
+            while self._queue and len(items) < self._batch_size:
+                items.append(self._queue.popleft())
+            self._rows.extend(self._convert(items))
 
-    def _take_batch(self) -> tuple[list[tuple[bool, ReadableSpan]], threading.Event | None]:
-        items: list[tuple[bool, ReadableSpan]] = []
-        while self._queue and len(items) < self._batch_size:
-            item = self._queue.popleft()
-            if isinstance(item, threading.Event):
-                return items, item
-            items.append(item)
-        return items, None
-
-    def _write(self, items: list[tuple[bool, ReadableSpan]]) -> None:
-        finished = sum(1 for pending, _ in items if not pending)
-        rows = self._convert(items)
-        conn = self._connection()
-        if conn is None:
-            self._count_dropped(finished)
-            return
-        try:
-            write_batch(conn, rows, self._resources)
-        except sqlite3.Error as exc:
-            self._count_dropped(finished)
-            self._log_once(
-                f"write:{type(exc).__name__}",
-                logging.WARNING,
-                "spyglass could not write spans to %s (%s); dropping them and carrying on",
-                self._path,
-                exc,
-            )
-            return
-        with self._stats_lock:
-            self._written += sum(1 for row in rows if not row.is_pending)
-
-    def _convert(self, items: list[tuple[bool, ReadableSpan]]) -> list[SpanRow]:
+    def _convert(self, items: list[_Span | Commit]) -> Iterable[_Row | Commit]:
         # A span that started and ended within one batch needs no pending row.
-        ended = {_key(span) for pending, span in items if not pending}
-        rows = []
-        for pending, span in items:
+        ended = {_key(item[1]) for item in items if not isinstance(item, Commit) and not item[0]}
+        for item in items:
+            if isinstance(item, Commit):
+                yield item
+                continue
+            pending, span, commit = item
             if pending and _key(span) in ended:
                 continue
             try:
-                rows.append(span_to_row(span, pending=pending))
+                row = span_to_row(span, pending=pending)
             except Exception as exc:
-                if not pending:
-                    self._count_dropped(1)
+                self._drop_unconverted(pending, commit)
                 self._log_once("convert", logging.ERROR, "spyglass could not convert a span: %r", exc)
-        return rows
+                continue
+            if self._rows_bytes + row.size > self._max_buffer_bytes:  # the file has not taken enough
+                self._drop_unconverted(pending, commit)
+                self._log_full()
+                continue
+            self._rows_bytes += row.size
+            self._rows_count += 1
+            yield row, commit
+
+    def _write_rows(self) -> None:
+        while self._rows and time.monotonic() >= self._next_write:
+            rows, commits = self._take_batch()
+            if rows and not self._write(rows):
+                self._rows.extendleft(reversed(commits))  # back in front, in order, for the next try
+                self._rows.extendleft(reversed(rows))
+                return
+            for commit in commits:
+                commit._done.set()
+
+    def _take_batch(self) -> tuple[list[_Row], list[Commit]]:
+        rows: list[_Row] = []
+        commits: list[Commit] = []
+        # Commits do not end a batch: concurrent submitters share one transaction.
+        while self._rows and len(rows) < self._batch_size:
+            item = self._rows.popleft()
+            if isinstance(item, Commit):
+                commits.append(item)
+            else:
+                rows.append(item)
+        while self._rows and isinstance(self._rows[0], Commit):
+            commits.append(self._rows[0])
+            self._rows.popleft()
+        return rows, commits
+
+    def _write(self, rows: list[_Row]) -> bool:
+        """Write `rows`: True when done with them (committed, or dropped for good), False to retry later."""
+        conn = self._connection()
+        if self._broken:
+            self._drop(rows)
+            return True
+        if conn is None:
+            return self._back_off()
+        try:
+            write_batch(conn, [row for row, _ in rows], self._resources)
+        except Exception as exc:
+            if _is_transient(exc):
+                self._log_write_problem(exc)
+                return self._back_off()
+            return self._write_one_by_one(conn, rows)
+        self._backoff = _FIRST_BACKOFF
+        self._committed(rows)
+        return True
+
+    def _write_one_by_one(self, conn: sqlite3.Connection, rows: list[_Row]) -> bool:
+        """Something in the batch cannot be written: find it, drop it alone, write the others."""
+        for index, row in enumerate(rows):
+            try:
+                write_batch(conn, [row[0]], self._resources)
+            except Exception as exc:
+                if _is_transient(exc):
+                    del rows[:index]  # the ones before are committed; retry from this one
+                    self._log_write_problem(exc)
+                    return self._back_off()
+                self._drop([row])
+                self._log_once(
+                    f"span:{type(exc).__name__}",
+                    logging.ERROR,
+                    "spyglass could not store a span (%r); dropped it alone",
+                    exc,
+                )
+            else:
+                self._committed([row])
+        return True
+
+    def _back_off(self) -> bool:
+        self._next_write = time.monotonic() + self._backoff
+        self._backoff = min(self._backoff * 2, _MAX_BACKOFF)
+        return False
+
+    def _committed(self, rows: Sequence[_Row]) -> None:
+        finished = sum(1 for row, _ in rows if not row.is_pending)
+        self._forget(rows)
+        with self._stats_lock:
+            self._written += finished
+
+    def _drop(self, rows: Sequence[_Row]) -> None:
+        for _, commit in rows:
+            if commit is not None:
+                commit._failed = True
+        self._forget(rows)
+        self._count_dropped(sum(1 for row, _ in rows if not row.is_pending))
+
+    def _drop_unconverted(self, pending: bool, commit: Commit | None) -> None:
+        if commit is not None:
+            commit._failed = True
+        self._count_dropped(0 if pending else 1)
+
+    def _forget(self, rows: Sequence[_Row]) -> None:
+        self._rows_count -= len(rows)
+        self._rows_bytes -= sum(row.size for row, _ in rows)
+
+    def _give_up_on_the_rest(self) -> None:
+        """At shutdown's deadline: whatever is still here is dropped and counted; no flush waits for it."""
+        with self._stats_lock:
+            counted, self._gave_up = self._gave_up, True
+        if counted:  # shutdown stopped waiting and counted it all already
+            for item in [*self._queue, *self._rows]:
+                if isinstance(item, Commit):
+                    item._done.set()
+            return
+        self._convert_queue_without_rows()
+        while self._rows:
+            item = self._rows.popleft()
+            if isinstance(item, Commit):
+                item._done.set()
+            else:
+                self._drop([item])
+
+    def _convert_queue_without_rows(self) -> None:
+        while self._queue:
+            item = self._queue.popleft()
+            if isinstance(item, Commit):
+                self._rows.append(item)
+            else:
+                pending, _, commit = item
+                self._drop_unconverted(pending, commit)
+
+    def _log_write_problem(self, exc: Exception) -> None:
+        self._log_once(
+            f"write:{type(exc).__name__}",
+            logging.WARNING,
+            "spyglass cannot write spans to %s now (%s); keeping them in memory (up to %d bytes) and retrying",
+            self._path,
+            exc,
+            self._max_buffer_bytes,
+        )
 
     def _connection(self) -> sqlite3.Connection | None:
         if self._conn is None and time.monotonic() >= self._next_open_attempt:
@@ -245,24 +461,25 @@ class SqliteSpanProcessor(SpanProcessor):
     def _try_open(self, *, first: bool) -> None:
         try:
             # The constructor runs on the caller's thread: it waits for a lock only briefly, then defers.
-            conn = open_for_writing(
-                self._path, busy_timeout=min(self._busy_timeout, 1.0) if first else self._busy_timeout
-            )
+            conn = open_for_writing(self._path, busy_timeout=min(self._busy_timeout, 1.0))
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
             self._conn = conn
         except StoreError as exc:
             if first:
                 raise
-            self._next_open_attempt = float("inf")  # a foreign or corrupt file stays that way
+            self._broken = True  # a foreign or corrupt file stays that way
+            self._next_open_attempt = float("inf")
             self._log_once("open", logging.ERROR, "spyglass will not store spans: %s", exc)
         except (sqlite3.Error, OSError) as exc:
             self._next_open_attempt = time.monotonic() + _RETRY_OPEN_AFTER
             self._log_once(
                 "open",
                 logging.WARNING,
-                "spyglass cannot open its store %s (%s); spans are dropped until it can",
+                "spyglass cannot open its store %s (%s); keeping spans in memory (up to %d bytes) and "
+                "retrying",
                 self._path,
                 exc,
+                self._max_buffer_bytes,
             )
 
     def _prune_if_due(self) -> None:
@@ -299,11 +516,33 @@ class SqliteSpanProcessor(SpanProcessor):
         self._resources = ResourceIds()
         self._stats_lock = threading.Lock()
         self._shutdown_lock = threading.Lock()
+        self._rows_count = self._rows_bytes = 0  # the parent's rows are the parent's
         if not self._closing:
             self._start_thread()
 
 
-def _key(span: ReadableSpan) -> tuple[int, int]:
+def _finished_in(queued: list[_Span | Commit], rows: list[_Row | Commit]) -> int:
+    """Finished spans among queued items and rows (what a writer stuck at shutdown takes down with it)."""
+    return sum(1 for item in queued if isinstance(item, tuple) and not item[0]) + sum(
+        1 for item in rows if isinstance(item, tuple) and not item[0].is_pending
+    )
+
+
+def _is_transient(exc: BaseException) -> bool:
+    if not isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError) or isinstance(
+        exc, sqlite3.IntegrityError | sqlite3.DataError | sqlite3.ProgrammingError
+    ):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in _TRANSIENT_CODES
+    message = str(exc).lower()  # Python 3.10 has no error codes: read the message
+    return any(
+        word in message for word in ("locked", "busy", "full", "readonly", "disk i/o", "unable to open")
+    )
+
+
+def _key(span: ReadableSpan | StartedSpan) -> tuple[int, int]:
     context = span.context
     return (context.trace_id, context.span_id) if context is not None else (0, id(span))
 
