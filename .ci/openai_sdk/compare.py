@@ -1,6 +1,8 @@
 """Compare the outcomes of two runs of the openai SDK's suite; exit 1 when any test's outcome differs.
 
-Usage: python compare.py PLAIN.json INSTRUMENTED.json
+Usage: python compare.py PLAIN.json INSTRUMENTED.json [DIFFERING_IDS_OUT]
+
+With a third argument, the ids of the tests that differ are written there, one per line (for a re-run).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import json
 import sys
 
 
-def main(plain_path: str, other_path: str) -> int:
+def main(plain_path: str, other_path: str, ids_out: str | None = None) -> int:
     with open(plain_path, encoding="utf-8") as file:
         plain: dict[str, str] = json.load(file)
     with open(other_path, encoding="utf-8") as file:
@@ -24,6 +26,9 @@ def main(plain_path: str, other_path: str) -> int:
     ]
     for test, before, after in differences:
         print(f"  DIFFERS {test}: {before} plain, {after} instrumented")
+    if ids_out:
+        with open(ids_out, "w", encoding="utf-8") as file:
+            file.writelines(f"{test}\n" for test, _, _ in differences)
     if not plain:
         print("  the plain run recorded no test at all")
         return 1
@@ -31,4 +36,4 @@ def main(plain_path: str, other_path: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2]))
+    sys.exit(main(*sys.argv[1:4]))
