@@ -275,29 +275,28 @@ class _Chunks:
         self._span = span
 
     def __iter__(self) -> Iterator[Any]:
-        return _Loop(self)
+        return _Loop(self._inner, self._span)
 
     def __next__(self) -> Any:
-        span = self._span
         try:
             chunk = next(self._inner)
-        except StopIteration:
-            span.finish_completed()
-            raise
         except BaseException as exc:
-            span.finish_error(exc)
+            _stopped(self._span, exc)
             raise
-        _seen(span, chunk)
+        _seen(self._span, chunk)
         return chunk
 
 
 class _Loop:
-    """One `for` loop over a stream; dropped before the end means the caller broke out."""
+    """One `for` loop over a stream; dropped before the end means the caller broke out.
 
-    __slots__ = ("_chunks", "_ended")
+    It reads the SDK's generator itself rather than through `_Chunks` (one call less per chunk)."""
 
-    def __init__(self, chunks: _Chunks) -> None:
-        self._chunks = chunks
+    __slots__ = ("_ended", "_inner", "_span")
+
+    def __init__(self, inner: Iterator[Any], span: StreamSpan) -> None:
+        self._inner = inner
+        self._span = span
         self._ended = False
 
     def __iter__(self) -> _Loop:
@@ -305,14 +304,17 @@ class _Loop:
 
     def __next__(self) -> Any:
         try:
-            return self._chunks.__next__()
-        except BaseException:
+            chunk = next(self._inner)
+        except BaseException as exc:
             self._ended = True
+            _stopped(self._span, exc)
             raise
+        _seen(self._span, chunk)
+        return chunk
 
     def __del__(self) -> None:
         if not self._ended:
-            _broken_out_of(self._chunks._span)
+            _broken_out_of(self._span)
 
 
 class _AsyncChunks:
@@ -325,30 +327,27 @@ class _AsyncChunks:
         self._span = span
 
     def __aiter__(self) -> AsyncIterator[Any]:
-        return _AsyncLoop(self)
+        return _AsyncLoop(self._inner, self._span)
 
     async def __anext__(self) -> Any:
-        span = self._span
         try:
             chunk = await self._inner.__anext__()
-        except StopAsyncIteration:
-            span.finish_completed()
-            raise
         except BaseException as exc:
-            span.finish_error(exc)
+            _stopped(self._span, exc)
             raise
-        _seen(span, chunk)
+        _seen(self._span, chunk)
         return chunk
 
 
 class _AsyncLoop:
     """One `async for` loop. The SDK's async generator that holds it is closed by the event loop, at its
-    next turn after the break (asyncio's and trio's async-generator finalizers), which drops this."""
+    next turns after the break (asyncio's and trio's async-generator finalizers), which drops this."""
 
-    __slots__ = ("_chunks", "_ended")
+    __slots__ = ("_ended", "_inner", "_span")
 
-    def __init__(self, chunks: _AsyncChunks) -> None:
-        self._chunks = chunks
+    def __init__(self, inner: AsyncIterator[Any], span: StreamSpan) -> None:
+        self._inner = inner
+        self._span = span
         self._ended = False
 
     def __aiter__(self) -> _AsyncLoop:
@@ -356,14 +355,24 @@ class _AsyncLoop:
 
     async def __anext__(self) -> Any:
         try:
-            return await self._chunks.__anext__()
-        except BaseException:
+            chunk = await self._inner.__anext__()
+        except BaseException as exc:
             self._ended = True
+            _stopped(self._span, exc)
             raise
+        _seen(self._span, chunk)
+        return chunk
 
     def __del__(self) -> None:
         if not self._ended:
-            _broken_out_of(self._chunks._span)
+            _broken_out_of(self._span)
+
+
+def _stopped(span: StreamSpan, exc: BaseException) -> None:
+    if isinstance(exc, (StopIteration, StopAsyncIteration)):
+        span.finish_completed()
+    else:
+        span.finish_error(exc)
 
 
 def _seen(span: StreamSpan, chunk: Any) -> None:
