@@ -355,3 +355,25 @@ def test_a_close_delimited_responses_stream_that_stops_before_its_final_event_is
     assert read
     (span,) = spans_of_kind(captured, "llm_stream")
     assert span["attributes"]["spyglass.stream.outcome"] == "interrupted"
+
+
+def test_breaks_in_many_threads_each_end_their_own_span(server, captured):
+    import concurrent.futures
+
+    def one(client: openai.OpenAI, i: int) -> str:
+        stream = client.chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": f"t{i}"}], stream=True
+        )
+        for chunk in stream:
+            return chunk.id  # leaving the loop (and the function) at the first chunk
+        raise AssertionError("no chunk")
+
+    with openai.OpenAI(api_key="k", base_url=server.base_url, max_retries=0) as client:
+        with spyglass.instrument_openai(client):
+            with concurrent.futures.ThreadPoolExecutor(16) as pool:
+                ids = list(pool.map(lambda i: one(client, i), range(32)))
+    spans = spans_of_kind(captured, "llm_stream")
+    assert len(spans) == 32 and len(set(ids)) == 32
+    assert {s["attributes"]["spyglass.stream.outcome"] for s in spans} == {"closed_early"}
+    assert {s["attributes"]["gen_ai.response.id"] for s in spans} == set(ids)
+    assert all(s["attributes"]["spyglass.stream.chunk_count"] == 1 for s in spans)
