@@ -48,6 +48,7 @@ STREAM_COMPLETED: Final = "completed"  # read to the end
 STREAM_CLOSED_EARLY: Final = "closed_early"  # closed or broken out of before the end
 STREAM_ABANDONED: Final = "abandoned"  # garbage-collected without being closed
 STREAM_ERROR: Final = "error"  # the stream raised
+STREAM_INTERRUPTED: Final = "interrupted"  # ran out before the server said the answer was over
 
 # --- OpenTelemetry semantic conventions -------------------------------------------------------------------
 # The names come from the `opentelemetry-semantic-conventions` package (its GenAI names are marked as moved to

@@ -15,6 +15,7 @@ own `BackgroundSpanProcessor`), so one slow sink costs the others nothing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -407,10 +408,8 @@ def _lost_by(processor: object, still_queued: bool) -> int | None:
             dropped += processor.queued_spans
         stats = getattr(processor, "stats", None)
         if callable(stats):
-            try:
+            with contextlib.suppress(Exception):  # a count is not worth an error at exit
                 dropped += int(stats().get("waiting_spans", 0))
-            except Exception:
-                pass
     return dropped
 
 

@@ -77,11 +77,9 @@ def test_results_are_identical_with_and_without_instrumentation(server, captured
             return [call(client) for call in calls]
 
     def dump(result):
-        # The demo server derives ids from the request body, which for streams now carries our
-        # stream_options; the real API's ids are random anyway. Everything else must match exactly.
-        if isinstance(result, list):
-            return [(type(item), {**item.to_dict(), "id": None}) for item in result]
-        return type(result), result.to_dict()
+        # everything a caller can read: fields, the fields-set, JSON, repr
+        items = result if isinstance(result, list) else [result]
+        return [(type(i), i.to_dict(), i.to_json(), i.model_fields_set, repr(i)) for i in items]
 
     plain = [dump(r) for r in run_all()]
     with spyglass.instrument_openai(openai.OpenAI):
@@ -307,7 +305,13 @@ def test_threads_keep_their_own_parents(client, captured):
 
 def test_genai_metrics(api, captured):
     api.call(lambda c: c.chat.completions.create, model="gpt-4o", messages=MESSAGES)
-    api.call(lambda c: c.chat.completions.create, model="gpt-4o", messages=MESSAGES, stream=True)
+    api.call(
+        lambda c: c.chat.completions.create,
+        model="gpt-4o",
+        messages=MESSAGES,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
     with pytest.raises(openai.NotFoundError):
         api.call(lambda c: c.chat.completions.create, model="error-404", messages=MESSAGES)
     metrics = captured.metrics()

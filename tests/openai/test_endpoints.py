@@ -142,15 +142,12 @@ def test_chat_completion_stream_is_one_generation_and_a_streaming_phase(api, cap
         "gen_ai.response.finish_reasons": ("stop",),
         "gen_ai.response.time_to_first_chunk": IsFloat(gt=0),
         "openai.response.system_fingerprint": chunks[0].system_fingerprint,
-        "gen_ai.usage.input_tokens": IsPositiveInt,
-        "gen_ai.usage.output_tokens": IsPositiveInt,
-        "gen_ai.usage.cache_read.input_tokens": 0,
-        "gen_ai.usage.reasoning.output_tokens": 0,
-        "spyglass.usage.source": "api",
-        "spyglass.cost.usd": IsFloat(gt=0),
-        "spyglass.cost.status": "known",
+        # the caller did not ask for usage and the server did not send it: spyglass does not ask either
+        "spyglass.usage.source": "unavailable",
+        "spyglass.cost.status": "unknown",
+        "spyglass.cost.reason": IsStr(),
         "spyglass.stream.outcome": "completed",
-        "spyglass.stream.chunk_count": len(chunks) + 1,  # and the usage chunk spyglass asked for
+        "spyglass.stream.chunk_count": len(chunks),
     }
     # ...and the stream's span is only its streaming phase: nothing a GenAI backend counts as a generation.
     assert stream["name"] == "chat gpt-4o stream"
@@ -160,7 +157,7 @@ def test_chat_completion_stream_is_one_generation_and_a_streaming_phase(api, cap
         "spyglass.msg": IsStr(regex=r"streaming response from 'gpt-4o.*' took \d+\.\d\ds"),
         "spyglass.openai.path": "/chat/completions",
         "spyglass.stream.outcome": "completed",
-        "spyglass.stream.chunk_count": len(chunks) + 1,
+        "spyglass.stream.chunk_count": len(chunks),
     }
     assert stream["trace_id"] == request["trace_id"]
     assert stream["parent"] == "chat gpt-4o"  # the streaming phase of the call
@@ -181,17 +178,6 @@ def test_stream_inside_a_user_span_hangs_under_its_call(api, captured):
     assert spans["chat gpt-4o stream"]["parent"] == "chat gpt-4o"
 
 
-def test_usage_is_recorded_for_streams_without_changing_the_chunks_the_caller_sees(api, server, captured):
-    chunks = api.call(lambda c: c.chat.completions.create, model="gpt-4o", messages=MESSAGES, stream=True)
-    # We asked the server for usage...
-    assert server.requests[-1].body["stream_options"] == {"include_usage": True}
-    # ...but the caller sees exactly what it would have without us: no usage chunk, no usage field.
-    assert all(chunk.choices for chunk in chunks)
-    assert all("usage" not in chunk.to_dict() for chunk in chunks)
-    (call,) = calls(captured)
-    assert call["attributes"]["gen_ai.usage.output_tokens"] > 0
-
-
 def test_a_caller_asking_for_usage_gets_the_usage_chunk(api, server, captured):
     chunks = api.call(
         lambda c: c.chat.completions.create,
@@ -201,12 +187,14 @@ def test_a_caller_asking_for_usage_gets_the_usage_chunk(api, server, captured):
         stream_options={"include_usage": True},
     )
     assert chunks[-1].choices == []
-    assert (
-        chunks[-1].usage.completion_tokens == calls(captured)[0]["attributes"]["gen_ai.usage.output_tokens"]
-    )
+    call = calls(captured)[0]["attributes"]
+    assert chunks[-1].usage.completion_tokens == call["gen_ai.usage.output_tokens"]
+    assert chunks[-1].usage.prompt_tokens == call["gen_ai.usage.input_tokens"]
+    assert call["spyglass.usage.source"] == "api"
+    assert call["spyglass.cost.status"] == "known"
 
 
-def test_server_rejecting_stream_options_still_answers_the_callers_request(strict_server, captured):
+def test_a_server_rejecting_stream_options_sees_none_from_spyglass(strict_server, captured):
     from openai_api import Api
 
     for mode in ("sync", "async"):
@@ -214,10 +202,9 @@ def test_server_rejecting_stream_options_still_answers_the_callers_request(stric
             lambda c: c.chat.completions.create, model="gpt-4o", messages=MESSAGES, stream=True
         )
         assert "".join(c.choices[0].delta.content or "" for c in chunks)
-    # the first call learned the server refuses stream_options and retried as the caller wrote it
     bodies = [r.body for r in strict_server.requests if r.path.endswith("/chat/completions")]
-    assert "stream_options" in bodies[0]
-    assert all("stream_options" not in b for b in bodies[1:])
+    assert len(bodies) == 2  # one request per call: nothing refused, nothing sent again
+    assert all("stream_options" not in b for b in bodies)
     streamed = [s for s in calls(captured) if s["attributes"].get("spyglass.stream.outcome")]
     assert len(streamed) == 2
     for call in streamed:
@@ -366,6 +353,7 @@ def test_legacy_completions(api, captured, stream):
         prompt="Say hi",
         max_tokens=20,
         stream=stream,
+        **({"stream_options": {"include_usage": True}} if stream else {}),
     )
     spans = llm_spans(captured)
     assert spans[0]["name"] == "text_completion gpt-3.5-turbo-instruct"

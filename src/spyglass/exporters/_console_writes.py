@@ -6,7 +6,7 @@ argument, separator and end is a write of its own, and with `PYTHONUNBUFFERED` e
 our thread in), giving `answer:12:00:01 OK Chat Completion...`. So rendered text waits here, and is written:
 
 - on the program's thread, at the next span boundary (a span starting or ending: never inside a `print()`),
-  when the stream can take it without blocking;
+  when the stream can take it without blocking (poll says writable, and at most 4 KiB at a time);
 - by the console thread, once it has waited `DELAY` seconds (a program that prints nothing traced for a
   while), or at flush and exit.
 """
@@ -23,6 +23,9 @@ from typing import IO
 from rich.console import Console
 
 logger = logging.getLogger("spyglass")
+
+# A pipe that poll() calls writable has room for at least this much: a write no longer than it never blocks.
+_ATOMIC_BYTES = 4096
 
 DELAY = 0.5  # seconds rendered text may wait for a span boundary before the console thread writes it
 
@@ -47,7 +50,7 @@ class PendingWrites:
         try:
             file = self._console.file
             if _writable_now(file):
-                self._write(file)
+                self._write(file, limit=_ATOMIC_BYTES)
         finally:
             self._lock.release()
 
@@ -67,14 +70,22 @@ class PendingWrites:
         with self._lock:
             self._write(self._console.file)
 
-    def _write(self, file: IO[str]) -> None:
+    def _write(self, file: IO[str], limit: int | None = None) -> None:
+        """Write what waits, in order; with `limit`, only the texts that fit in that many bytes together."""
         pending = self._pending
         if not pending or self._broken:
             pending.clear()
             return
-        parts = []
+        parts: list[str] = []
+        size = 0
         while pending:
+            text = pending[0][1]
+            size += len(text.encode("utf-8", "replace"))
+            if limit is not None and size > limit:
+                break
             parts.append(pending.popleft()[1])
+        if not parts:
+            return
         try:
             file.write("".join(parts))
             file.flush()

@@ -9,6 +9,7 @@ clients of every kind (OpenAI, Azure, clients created later); instances are mark
 
 from __future__ import annotations
 
+import functools
 import threading
 import weakref
 from collections.abc import Iterable
@@ -166,9 +167,12 @@ def _lookup(client: Any) -> Instrumentation | None:
 def _install(sync_base: type, async_base: type) -> None:
     if sync_base in _originals:
         return
-    original_sync = sync_base.request  # type: ignore[attr-defined]
-    original_async = async_base.request  # type: ignore[attr-defined]
+    original_sync = sync_base.__dict__["request"]
+    original_async = async_base.__dict__["request"]
 
+    # `functools.wraps` keeps what introspection reads (name, qualified name, docstring, annotations,
+    # `__wrapped__`, so `inspect.signature` and `typing.get_type_hints` see the SDK's own method).
+    @functools.wraps(original_sync)
     def request(self: Any, cast_to: Any, options: Any, *args: Any, **kwargs: Any) -> Any:
         instrumentation = _lookup(self)
         if instrumentation is None:
@@ -176,6 +180,7 @@ def _install(sync_base: type, async_base: type) -> None:
         remember_client_credentials(self)  # redacted wherever they appear, e.g. echoed by the server
         return sync_request(original_sync, instrumentation, self, cast_to, options, args, kwargs)
 
+    @functools.wraps(original_async)
     async def async_request_(self: Any, cast_to: Any, options: Any, *args: Any, **kwargs: Any) -> Any:
         instrumentation = _lookup(self)
         if instrumentation is None:
@@ -183,41 +188,46 @@ def _install(sync_base: type, async_base: type) -> None:
         remember_client_credentials(self)
         return await async_request(original_async, instrumentation, self, cast_to, options, args, kwargs)
 
-    request.__wrapped__ = original_sync  # type: ignore[attr-defined]
-    async_request_.__wrapped__ = original_async  # type: ignore[attr-defined]
     _originals[sync_base] = original_sync
     _originals[async_base] = original_async
     sync_base.request = request  # type: ignore[attr-defined]
     async_base.request = async_request_  # type: ignore[attr-defined]
 
 
-_copy_originals: dict[Any, tuple[Any, Any]] = {}  # client class -> its own copy / with_options
+# client class -> the names it defines itself among `copy` / `with_options`, and their original objects
+_copy_originals: dict[type, dict[str, Any]] = {}
+_COPY_NAMES = ("copy", "with_options")
 
 
 def _install_copy_hooks(openai: Any) -> None:
     """`client.with_options(...)` / `client.copy(...)` return a new client: give it the original's mark."""
     classes = [openai.OpenAI, openai.AsyncOpenAI, openai.AzureOpenAI, openai.AsyncAzureOpenAI]
     for cls in classes:
-        if cls in _copy_originals or "copy" not in cls.__dict__:
+        if cls in _copy_originals:
             continue
-        original_copy = cls.__dict__["copy"]
-        original_with_options = cls.__dict__.get("with_options", original_copy)
+        originals = {name: cls.__dict__[name] for name in _COPY_NAMES if name in cls.__dict__}
+        if not originals:
+            continue
+        _copy_originals[cls] = originals
+        wrappers: dict[int, Any] = {}  # by original: `with_options = copy` stays one object
+        for name, original in originals.items():
+            wrapper = wrappers.get(id(original))
+            if wrapper is None:
+                wrapper = wrappers[id(original)] = _marking_copy(original)
+            setattr(cls, name, wrapper)
 
-        def make(original: Any) -> Any:
-            def copy(self: Any, *args: Any, **kwargs: Any) -> Any:
-                new = original(self, *args, **kwargs)
-                instrumentation = self.__dict__.get(_MARK)
-                if instrumentation is not None and instrumentation.active:
-                    with _lock:
-                        instrumentation._add_instance(new)
-                return new
 
-            copy.__wrapped__ = original  # type: ignore[attr-defined]
-            return copy
+def _marking_copy(original: Any) -> Any:
+    @functools.wraps(original)
+    def copy(self: Any, *args: Any, **kwargs: Any) -> Any:
+        new = original(self, *args, **kwargs)
+        instrumentation = self.__dict__.get(_MARK)
+        if instrumentation is not None and instrumentation.active:
+            with _lock:
+                instrumentation._add_instance(new)
+        return new
 
-        _copy_originals[cls] = (original_copy, original_with_options)
-        cls.copy = make(original_copy)
-        cls.with_options = make(original_with_options)
+    return copy
 
 
 def _restore_if_unused() -> None:
@@ -226,7 +236,7 @@ def _restore_if_unused() -> None:
     for base, original in _originals.items():
         base.request = original  # type: ignore[attr-defined]
     _originals.clear()
-    for cls, (original_copy, original_with_options) in _copy_originals.items():
-        cls.copy = original_copy
-        cls.with_options = original_with_options
+    for cls, originals in _copy_originals.items():
+        for name, original in originals.items():
+            setattr(cls, name, original)
     _copy_originals.clear()

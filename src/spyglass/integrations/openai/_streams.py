@@ -1,15 +1,17 @@
 """Streams: accumulate what the caller reads and end the stream span however the stream ends.
 
-The caller keeps the very `Stream` / `AsyncStream` object the SDK made; only its private iterator is
-replaced by a generator that passes every chunk through (counting it and folding it into an accumulator)
-and ends the span on exhaustion, error or close. Closing is seen through the HTTP response's close, and a
-stream dropped without being closed ends its span when it is garbage-collected.
+The caller keeps the very `Stream` / `AsyncStream` object the SDK made, and gets the very chunk objects the
+SDK parsed, untouched; only its private iterator is replaced by one that passes every chunk through (counting
+it and folding it into an accumulator) and ends the span on exhaustion, error, close or a `break` out of a
+loop. Closing is seen through the HTTP response's close, and a stream dropped without being read, closed or
+looped over ends its span when it is garbage-collected.
 
 Per-chunk work is kept to a few attribute reads: this runs on the caller's thread for every chunk.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 import weakref
 from array import array
@@ -70,6 +72,10 @@ class _Accumulator:
     def _fold(self, chunks: list[Any]) -> None:
         raise NotImplementedError
 
+    def ended_properly(self) -> bool:
+        """Whether what was read says the answer is over (a stream cut short can end without an error)."""
+        return True
+
 
 def unfinished_reason(outcome: str) -> str:
     """The finish reason of a generation the stream did not say how it ended, from how the stream ended."""
@@ -121,6 +127,10 @@ class ChatAccumulator(_Accumulator):
                         state.refusal.append(delta.refusal)
                 if choice.finish_reason:
                     state.finish_reason = choice.finish_reason
+
+    def ended_properly(self) -> bool:
+        self.fold()
+        return bool(self.choices) and all(c.finish_reason for c in self.choices.values())
 
     @staticmethod
     def _add_tool_calls(acc: _Choice, tool_calls: Any) -> None:
@@ -184,10 +194,13 @@ class ResponsesAccumulator(_Accumulator):
         }
     )
 
+    _FINAL = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
+
     def __init__(self) -> None:
         super().__init__()
         self.response: Any = None  # the latest full Response object seen in an event
         self.text: list[str] = []
+        self.final = False
 
     def _fold(self, events: list[Any]) -> None:
         for event in events:
@@ -196,6 +209,12 @@ class ResponsesAccumulator(_Accumulator):
                 self.text.append(event.delta)
             elif kind in self._WITH_RESPONSE:
                 self.response = event.response
+            if kind in self._FINAL:
+                self.final = True
+
+    def ended_properly(self) -> bool:
+        self.fold()
+        return self.final
 
     def finish(self, attributes: Attributes, capture: bool, limit: int, outcome: str) -> Usage | None:
         self.fold()
@@ -249,71 +268,145 @@ def accumulator_for(path: str) -> Callable[[], Any]:
 
 
 # --- iterator proxies ------------------------------------------------------------------------------------------
+#
+# The SDK's `Stream.__iter__` is `for item in self._iterator: yield item`, and `__next__` calls
+# `self._iterator.__next__()`. Our stand-in for `_iterator` serves `__next__` itself and gives each `for` loop
+# its own small iterator. When the caller breaks out of a loop, CPython drops the SDK's `__iter__` generator at
+# once, which drops that loop's iterator, whose `__del__` ends the span: "broken out of" is seen at the break,
+# whether or not the caller ever closes the stream. The SDK's own generator is left as it is, so a later loop
+# or `next()` goes on with the next chunk exactly as it would without spyglass (after the break, chunks are
+# passed through without being recorded: the span has ended).
 
 
-def _hidden(chunk: Any) -> bool:
-    """Undo what asking for usage changed: drop the usage-only chunk, unmark `usage` on the others.
+class _Chunks:
+    """Stands in for a `Stream`'s private iterator: passes every chunk through, recording it."""
 
-    We asked for usage the caller did not, so the chunks must stay exactly as they would have been.
-    """
-    if not chunk.choices and getattr(chunk, "usage", None) is not None:
-        return True
-    fields_set = getattr(chunk, "__pydantic_fields_set__", None)
-    if fields_set is not None:
-        fields_set.discard("usage")
-    return False
+    __slots__ = ("_inner", "_span")
+
+    def __init__(self, inner: Iterator[Any], span: StreamSpan) -> None:
+        self._inner = inner
+        self._span = span
+
+    def __iter__(self) -> Iterator[Any]:
+        return _Loop(self._inner, self._span)
+
+    def __next__(self) -> Any:
+        try:
+            chunk = next(self._inner)
+        except BaseException as exc:
+            _stopped(self._span, exc)
+            raise
+        _seen(self._span, chunk)
+        return chunk
 
 
-def _iterate(inner: Iterator[Any], span: StreamSpan) -> Iterator[Any]:
-    accumulator, hide_usage = span.accumulator, span.injected_usage
-    pending = accumulator.pending
-    append = pending.append
-    stamp = accumulator.stamps.append
-    batch = _Accumulator.BATCH
-    try:
-        for chunk in inner:
-            if span.first_chunk_ns == 0:
-                span.first_chunk_ns = time.time_ns()
-            append(chunk)
-            stamp(time.time_ns())
-            if len(pending) >= batch:
-                _fold_safely(accumulator)
-            if hide_usage and _hidden(chunk):
-                continue
-            yield chunk
-    except GeneratorExit:
-        span.finish_closed()
-        raise
-    except BaseException as exc:
+class _Loop:
+    """One `for` loop over a stream; dropped before the end means the caller broke out.
+
+    It reads the SDK's generator itself rather than through `_Chunks` (one call less per chunk)."""
+
+    __slots__ = ("_ended", "_inner", "_span")
+
+    def __init__(self, inner: Iterator[Any], span: StreamSpan) -> None:
+        self._inner = inner
+        self._span = span
+        self._ended = False
+
+    def __iter__(self) -> _Loop:
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            chunk = next(self._inner)
+        except BaseException as exc:
+            self._ended = True
+            _stopped(self._span, exc)
+            raise
+        _seen(self._span, chunk)
+        return chunk
+
+    def __del__(self) -> None:
+        if not self._ended:
+            _broken_out_of(self._span)
+
+
+class _AsyncChunks:
+    """The async `_Chunks`: `AsyncStream.__aiter__` is `async for item in self._iterator: yield item`."""
+
+    __slots__ = ("_inner", "_span")
+
+    def __init__(self, inner: AsyncIterator[Any], span: StreamSpan) -> None:
+        self._inner = inner
+        self._span = span
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return _AsyncLoop(self._inner, self._span)
+
+    async def __anext__(self) -> Any:
+        try:
+            chunk = await self._inner.__anext__()
+        except BaseException as exc:
+            _stopped(self._span, exc)
+            raise
+        _seen(self._span, chunk)
+        return chunk
+
+
+class _AsyncLoop:
+    """One `async for` loop. The SDK's async generator that holds it is closed by the event loop, at its
+    next turns after the break (asyncio's and trio's async-generator finalizers), which drops this."""
+
+    __slots__ = ("_ended", "_inner", "_span")
+
+    def __init__(self, inner: AsyncIterator[Any], span: StreamSpan) -> None:
+        self._inner = inner
+        self._span = span
+        self._ended = False
+
+    def __aiter__(self) -> _AsyncLoop:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            chunk = await self._inner.__anext__()
+        except BaseException as exc:
+            self._ended = True
+            _stopped(self._span, exc)
+            raise
+        _seen(self._span, chunk)
+        return chunk
+
+    def __del__(self) -> None:
+        if not self._ended:
+            _broken_out_of(self._span)
+
+
+def _stopped(span: StreamSpan, exc: BaseException) -> None:
+    if isinstance(exc, (StopIteration, StopAsyncIteration)):
+        span.finish_completed()
+    else:
         span.finish_error(exc)
-        raise
-    span.finish_completed()
 
 
-async def _aiterate(inner: AsyncIterator[Any], span: StreamSpan) -> AsyncIterator[Any]:
-    accumulator, hide_usage = span.accumulator, span.injected_usage
+def _seen(span: StreamSpan, chunk: Any) -> None:
+    if span.done:
+        return
+    now = time.time_ns()
+    if span.first_chunk_ns == 0:
+        span.first_chunk_ns = now
+    accumulator = span.accumulator
+    accumulator.stamps.append(now)
     pending = accumulator.pending
-    append = pending.append
-    stamp = accumulator.stamps.append
-    batch = _Accumulator.BATCH
+    pending.append(chunk)
+    if len(pending) >= _Accumulator.BATCH:
+        _fold_safely(accumulator)
+
+
+def _broken_out_of(span: StreamSpan) -> None:
     try:
-        async for chunk in inner:
-            if span.first_chunk_ns == 0:
-                span.first_chunk_ns = time.time_ns()
-            append(chunk)
-            stamp(time.time_ns())
-            if len(pending) >= batch:
-                _fold_safely(accumulator)
-            if hide_usage and _hidden(chunk):
-                continue
-            yield chunk
-    except GeneratorExit:
-        span.finish_closed()
-        raise
-    except BaseException as exc:
-        span.finish_error(exc)
-        raise
-    span.finish_completed()
+        span.finish_closed(requested=True)
+    except Exception:  # __del__ must not print "Exception ignored in" into the caller's stderr
+        log_internal_error("openai.stream.break")
 
 
 def _fold_safely(accumulator: _Accumulator) -> None:
@@ -322,25 +415,6 @@ def _fold_safely(accumulator: _Accumulator) -> None:
     except Exception:
         accumulator.pending.clear()
         log_internal_error("openai.stream.chunk")
-
-
-def _hide_only(inner: Iterator[Any]) -> Iterator[Any]:
-    for chunk in inner:
-        if not _hidden(chunk):
-            yield chunk
-
-
-async def _ahide_only(inner: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    async for chunk in inner:
-        if not _hidden(chunk):
-            yield chunk
-
-
-def hide_injected_usage(stream: Any, is_async: bool) -> None:
-    """The fallback when recording a stream failed: still give the caller exactly its own chunks."""
-    if not hasattr(stream, "_iterator") or is_instrumented(stream):
-        return
-    stream._iterator = _ahide_only(stream._iterator) if is_async else _hide_only(stream._iterator)
 
 
 def _suspended(generator: Any, running: str, frame: str) -> bool:
@@ -355,19 +429,18 @@ def _suspended(generator: Any, running: str, frame: str) -> bool:
 
 def is_instrumented(stream: Any) -> bool:
     """True when `stream` already passes its chunks through a stream span (a parsed response is cached)."""
-    iterator = stream._iterator
-    code = getattr(iterator, "gi_code", None) or getattr(iterator, "ag_code", None)
-    return code is _iterate.__code__ or code is _aiterate.__code__
+    return isinstance(stream._iterator, (_Chunks, _AsyncChunks))
 
 
 def attach(stream: Any, span: StreamSpan, is_async: bool) -> None:
     """Route `stream`'s chunks through `span` and end it however the stream ends."""
     inner = stream._iterator
-    stream._iterator = _aiterate(inner, span) if is_async else _iterate(inner, span)
+    stream._iterator = _AsyncChunks(inner, span) if is_async else _Chunks(inner, span)
     response = stream.response
     if is_async:
         original_aclose = response.aclose
 
+        @functools.wraps(original_aclose)
         async def aclose() -> None:
             if _suspended(inner, "ag_running", "ag_frame"):
                 span.finish_closed(requested=True)
@@ -377,6 +450,7 @@ def attach(stream: Any, span: StreamSpan, is_async: bool) -> None:
     else:
         original_close = response.close
 
+        @functools.wraps(original_close)
         def close() -> None:
             if _suspended(inner, "gi_running", "gi_frame"):
                 span.finish_closed(requested=True)

@@ -8,6 +8,7 @@ original's return value or exception.
 
 from __future__ import annotations
 
+import functools
 import time
 import weakref
 from collections.abc import Awaitable, Callable
@@ -33,10 +34,6 @@ if TYPE_CHECKING:
 _RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
 _SUPPRESS_HTTP_KEY = otel_context._SUPPRESS_HTTP_INSTRUMENTATION_KEY
 
-# Servers that answered 400 to the `stream_options` we add, by base URL: we stop adding it for them.
-_rejects_stream_options: set[str] = set()
-
-
 # A client's base URL as text, by URL object: httpx's `str(URL)` rebuilds the text each time (5 µs).
 _url_texts: dict[int, tuple[object, str]] = {}
 
@@ -53,10 +50,40 @@ def _url_text(url: object) -> str:
 
 
 def _error_type(exc: BaseException) -> str:
-    code = getattr(exc, "code", None)
+    try:
+        code = getattr(exc, "code", None)
+    except Exception:  # a property of the caller's own exception class may raise
+        code = None
     if isinstance(code, str) and code:
         return code
     return type(exc).__qualname__
+
+
+def _exception_text(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:  # an exception whose __str__ raises: say so, as `traceback` does
+        return f"<{type(exc).__qualname__} str() failed>"
+
+
+def record_error(span: trace.Span, exc: BaseException) -> str:
+    """Status ERROR, the exception event and `error.type` on `span`; returns the error type."""
+    text = _exception_text(exc)
+    try:
+        span.record_exception(exc, escaped=True)
+    except Exception:  # its message could not be read: the same event, with our text for the message
+        span.add_event(
+            "exception",
+            {
+                "exception.type": f"{type(exc).__module__}.{type(exc).__qualname__}",
+                "exception.message": text,
+                "exception.escaped": "True",
+            },
+        )
+    span.set_status(Status(StatusCode.ERROR, clean_text(f"{type(exc).__name__}: {text}", 4096)))
+    error_type = _error_type(exc)
+    span.set_attribute(names.ERROR_TYPE, error_type)
+    return error_type
 
 
 def record_usage(
@@ -100,13 +127,11 @@ class Call:
     __slots__ = (
         "base_url",
         "endpoint",
-        "injected_usage",
         "instrumentation",
         "is_async",
         "limit",
         "metric_attributes",
         "model",
-        "options",
         "path",
         "provider",
         "raw",
@@ -123,9 +148,7 @@ class Call:
         self.instrumentation = instrumentation
         self.is_async = is_async
         self.stream = stream
-        self.options = options
         self.limit = settings.max_attribute_length
-        self.injected_usage = False
         self.path = path = options.url
         self.base_url = base_url = _url_text(client.base_url)
         self.provider, address, port = server_of(base_url)
@@ -157,8 +180,6 @@ class Call:
             attributes[names.MSG] = f"{endpoint.label} with {model!r}" if model else endpoint.label
             endpoint.request(body, attributes, settings.capture_content, self.limit)
             name = f"{endpoint.operation} {model}" if model else endpoint.operation
-            if stream and self.raw is None:
-                self._maybe_ask_for_usage(body)
         self.metric_attributes = {
             names.OPERATION_NAME: endpoint.operation if endpoint else "api",
             names.PROVIDER_NAME: self.provider,
@@ -172,44 +193,18 @@ class Call:
             name, kind=SpanKind.CLIENT, attributes=attributes, start_time=self.start_ns
         )
 
-    def _maybe_ask_for_usage(self, body: dict[str, Any]) -> None:
-        """Streams report token usage only when asked; ask for it, and hide the extra chunk from the caller."""
-        if self.path not in ("/chat/completions", "/completions") or self.base_url in _rejects_stream_options:
-            return
-        stream_options = body.get("stream_options")
-        if isinstance(stream_options, dict) and "include_usage" in stream_options:
-            return
-        new_body = dict(body)
-        new_body["stream_options"] = {**(stream_options or {}), "include_usage": True}
-        options = self.options.model_copy() if hasattr(self.options, "model_copy") else self.options.copy()
-        options.json_data = new_body
-        self.options = options
-        self.injected_usage = True
-
     def context(self) -> Any:
         ctx = trace.set_span_in_context(self.span)
         if self.instrumentation.suppress_other_instrumentation:
             ctx = otel_context.set_value(_SUPPRESS_HTTP_KEY, True, ctx)
         return ctx
 
-    def should_retry_without_usage(self, exc: BaseException) -> bool:
-        """True when the server refused the `stream_options` we added: the caller's own request goes next."""
-        if not self.injected_usage or getattr(exc, "status_code", None) not in (400, 422):
-            return False
-        _rejects_stream_options.add(self.base_url)
-        self.injected_usage = False
-        self.span.add_event("stream_options rejected by the server; sent again as the caller wrote it")
-        return True
-
     # --- outcomes -------------------------------------------------------------------------------------------
 
     def failed(self, exc: BaseException) -> None:
+        span = self.span
         try:
-            span = self.span
-            error_type = _error_type(exc)
-            span.record_exception(exc, escaped=True)
-            span.set_status(Status(StatusCode.ERROR, clean_text(f"{type(exc).__name__}: {exc}", 4096)))
-            span.set_attribute(names.ERROR_TYPE, error_type)
+            error_type = record_error(span, exc)
             status_code = getattr(exc, "status_code", None)
             if isinstance(status_code, int):
                 span.set_attribute(names.HTTP_RESPONSE_STATUS_CODE, status_code)
@@ -223,6 +218,7 @@ class Call:
                 _metrics.record_duration(self.metric_attributes, (end - self.start_ns) / 1e9)
         except Exception:
             log_internal_error("openai.failed")
+            _end_if_open(span)
 
     def succeeded(self, result: Any) -> None:
         """Record the result on the span (and hand streams their own span); never raises."""
@@ -230,9 +226,7 @@ class Call:
             self._record(result)
         except Exception:
             log_internal_error("openai.succeeded")
-            self.span.end()
-            if self.injected_usage and self.raw is None:
-                _streams.hide_injected_usage(result, self.is_async)
+            _end_if_open(self.span)
 
     def _record(self, result: Any) -> None:
         if self.raw == "true":
@@ -302,6 +296,7 @@ class Call:
 
         if self.is_async:
 
+            @functools.wraps(original_parse)
             async def async_parse(*args: Any, **kwargs: Any) -> Any:
                 parsing[0] = True
                 try:
@@ -314,6 +309,7 @@ class Call:
             raw.parse = async_parse
         else:
 
+            @functools.wraps(original_parse)
             def parse(*args: Any, **kwargs: Any) -> Any:
                 parsing[0] = True
                 try:
@@ -332,6 +328,7 @@ class Call:
         if self.is_async:
             original_aclose = http_response.aclose
 
+            @functools.wraps(original_aclose)
             async def aclose() -> None:
                 if not parsing[0] and not streaming[0]:
                     _end_if_open(span)
@@ -341,6 +338,7 @@ class Call:
         else:
             original_close = http_response.close
 
+            @functools.wraps(original_close)
             def close() -> None:
                 if not parsing[0] and not streaming[0]:
                     _end_if_open(span)
@@ -386,7 +384,6 @@ class StreamSpan:
         "call",
         "done",
         "first_chunk_ns",
-        "injected_usage",
         "span",
         "start_ns",
     )
@@ -395,7 +392,6 @@ class StreamSpan:
         self.call = call
         self.done = False
         self.first_chunk_ns = 0
-        self.injected_usage = call.injected_usage
         self.accumulator = _streams.accumulator_for(call.path)()
         request_span = call.span
         context = trace.set_span_in_context(request_span)  # the call's span is open until the stream ends
@@ -418,7 +414,10 @@ class StreamSpan:
         _streams.attach(stream, self, call.is_async)
 
     def finish_completed(self) -> None:
-        self._finish(names.STREAM_COMPLETED, None)
+        """The stream ran out: `completed` if the server said the answer was over, else `interrupted`
+        (a stream delimited by the connection's close that stops early ends without any error; only its
+        content tells: no finish reason, no final event)."""
+        self._finish(None, None)
 
     def finish_closed(self, requested: bool = False) -> None:
         self._finish(names.STREAM_CLOSED_EARLY if requested else names.STREAM_ABANDONED, None)
@@ -426,7 +425,7 @@ class StreamSpan:
     def finish_error(self, exc: BaseException) -> None:
         self._finish(names.STREAM_ERROR, exc)
 
-    def _finish(self, outcome: str, exc: BaseException | None) -> None:
+    def _finish(self, outcome: str | None, exc: BaseException | None) -> None:
         if self.done:
             return
         self.done = True
@@ -434,13 +433,15 @@ class StreamSpan:
             self._record(outcome, exc)
         except Exception:
             log_internal_error("openai.stream.finish")
-            self.span.end()
+            _end_if_open(self.span)
             _end_if_open(self.call.span)
 
-    def _record(self, outcome: str, exc: BaseException | None) -> None:
+    def _record(self, outcome: str | None, exc: BaseException | None) -> None:
         call, span, request_span = self.call, self.span, self.call.span
         end = time.time_ns()
         accumulator = self.accumulator
+        if outcome is None:
+            outcome = names.STREAM_COMPLETED if accumulator.ended_properly() else names.STREAM_INTERRUPTED
         # The response goes on the call's span: the one GenAI operation of the call.
         response: dict[str, Any] = {}
         if self.first_chunk_ns:  # measured from the request, as the conventions define it
@@ -462,12 +463,11 @@ class StreamSpan:
         span.set_attributes(phase)
         request_span.set_attributes(response)
         if exc is not None:
-            error_type = _error_type(exc)
-            span.record_exception(exc, escaped=True)
-            status = Status(StatusCode.ERROR, clean_text(f"{type(exc).__name__}: {exc}", 4096))
-            for failed in (span, request_span):
-                failed.set_status(status)
-                failed.set_attribute(names.ERROR_TYPE, error_type)
+            error_type = record_error(span, exc)
+            request_span.set_status(
+                Status(StatusCode.ERROR, clean_text(f"{type(exc).__name__}: {_exception_text(exc)}", 4096))
+            )
+            request_span.set_attribute(names.ERROR_TYPE, error_type)
             call.metric_attributes[names.ERROR_TYPE] = error_type
         span.end(end_time=end)
         request_span.end(end_time=end)
@@ -506,12 +506,7 @@ def sync_request(
         return original(client, cast_to, options, *args, **kwargs)
     token = otel_context.attach(call.context())
     try:
-        try:
-            result = original(client, cast_to, call.options, *args, **kwargs)
-        except BaseException as exc:
-            if not call.should_retry_without_usage(exc):
-                raise
-            result = original(client, cast_to, options, *args, **kwargs)
+        result = original(client, cast_to, options, *args, **kwargs)
     except BaseException as exc:
         otel_context.detach(token)
         call.failed(exc)
@@ -535,12 +530,7 @@ async def async_request(
         return await original(client, cast_to, options, *args, **kwargs)
     token = otel_context.attach(call.context())
     try:
-        try:
-            result = await original(client, cast_to, call.options, *args, **kwargs)
-        except BaseException as exc:
-            if not call.should_retry_without_usage(exc):
-                raise
-            result = await original(client, cast_to, options, *args, **kwargs)
+        result = await original(client, cast_to, options, *args, **kwargs)
     except BaseException as exc:
         otel_context.detach(token)
         call.failed(exc)
