@@ -409,7 +409,7 @@ def _lost_by(processor: object, still_queued: bool) -> int | None:
         stats = getattr(processor, "stats", None)
         if callable(stats):
             with contextlib.suppress(Exception):  # a count is not worth an error at exit
-                dropped += int(stats().get("waiting_spans", 0))
+                dropped += int(stats().get("waiting_finished", 0))
     return dropped
 
 

@@ -236,6 +236,7 @@ def test_an_unwritable_location_keeps_spans_until_exit_then_counts_them(
         "dropped": 0,
         "waiting_spans": 3,
         "waiting_bytes": IsInt(),
+        "waiting_finished": 3,
     }
     started = time.monotonic()
     tracing.shutdown()

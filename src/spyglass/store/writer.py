@@ -163,13 +163,16 @@ class SqliteSpanProcessor(SpanProcessor):
         return self._written
 
     def stats(self) -> dict[str, int]:
-        """Counters: finished spans `written` and `dropped`, and the spans and bytes `waiting` in memory."""
+        """Counters: finished spans `written` and `dropped`, the spans and bytes `waiting` in memory, and of
+        those the finished spans not yet written (`waiting_finished`; none once shutdown counted them as
+        dropped)."""
         with self._stats_lock:
             return {
                 "written": self._written,
                 "dropped": self._dropped,
                 "waiting_spans": len(self._queue) + self._rows_count,
                 "waiting_bytes": self._rows_bytes,
+                "waiting_finished": 0 if self._gave_up else _finished_in(list(self._queue), list(self._rows)),
             }
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
