@@ -168,6 +168,7 @@ def test_a_streamed_call_is_one_llm_span_in_phoenix_with_tokens_and_parameters(
                     temperature=0.25,
                     max_tokens=64,
                     stream=True,
+                    stream_options={"include_usage": True},  # usage comes only when asked for
                 )
                 text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
     finally:
