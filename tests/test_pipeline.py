@@ -305,3 +305,25 @@ def test_console_lines_never_cut_the_programs_own_print_lines(tmp_path: Path, se
     for index in range(30):
         assert f"answer {index} : the answer in many pieces" in lines
     assert sum("OK Chat Completion with 'gpt-4o'" in line for line in lines) == 30  # nothing lost either
+
+
+def test_work_handed_to_the_pipeline_runs_in_queue_order_and_is_refused_when_full_or_closed() -> None:
+    seen: list[str] = []
+
+    class _Recording(SpanProcessor):
+        def on_end(self, span: ReadableSpan) -> None:
+            seen.append(span.name)
+
+    background = BackgroundSpanProcessor([_Recording()], name="test-tasks", max_bytes=100_000)
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(background)
+    tracer = provider.get_tracer("test")
+    tracer.start_span("first").end()
+    assert background.run_later(lambda: seen.append("task"), 1_000)
+    tracer.start_span("second").end()
+    assert not background.run_later(lambda: seen.append("too big"), 200_000)  # the caller does it itself
+    assert background.force_flush(5_000)
+    assert seen == ["first", "task", "second"]
+    background.shutdown()
+    assert not background.run_later(lambda: seen.append("after shutdown"), 10)
+    assert seen == ["first", "task", "second"]

@@ -71,6 +71,16 @@ class _FlushMark:
 _STOP = object()
 
 
+class _Task:
+    """Work handed to the pipeline's thread between spans (a stream's chunks to fold), run in queue order."""
+
+    __slots__ = ("run", "size")
+
+    def __init__(self, run: Callable[[], None], size: int) -> None:
+        self.run = run
+        self.size = size
+
+
 class BackgroundSpanProcessor(SpanProcessor):
     """Runs `processors` on a thread of its own, in order, behind a queue bounded in spans and bytes.
 
@@ -107,7 +117,7 @@ class BackgroundSpanProcessor(SpanProcessor):
         self._prepare = prepare
         self._max_spans = max_spans
         self._max_bytes = max_bytes
-        self._queue: deque[tuple[bool, ReadableSpan, int] | _FlushMark | object] = deque()
+        self._queue: deque[tuple[bool, ReadableSpan, int] | _FlushMark | _Task | object] = deque()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._queued_spans = 0
@@ -140,6 +150,8 @@ class BackgroundSpanProcessor(SpanProcessor):
                 or self._queued_bytes + size > self._max_bytes
             ):
                 self._dropped += 1
+                if not started:
+                    forget(span)
                 return
             self._queued_spans += 1
             self._queued_bytes += size
@@ -148,6 +160,20 @@ class BackgroundSpanProcessor(SpanProcessor):
                 self._start()
         if not self._wake.is_set():
             self._wake.set()
+
+    def run_later(self, task: Callable[[], None], size: int) -> bool:
+        """Run `task` on the thread after everything queued so far; False (not queued) when the queue is
+        full by its byte bound or closed: the caller then does the work itself. `size`: bytes it holds."""
+        with self._lock:
+            if self._closed or self._queued_bytes + size > self._max_bytes:
+                return False
+            self._queued_bytes += size
+            self._queue.append(_Task(task, size))
+            if self._thread is None:
+                self._start()
+        if not self._wake.is_set():
+            self._wake.set()
+        return True
 
     @property
     def dropped_spans(self) -> int:
@@ -177,6 +203,14 @@ class BackgroundSpanProcessor(SpanProcessor):
                     return
                 if isinstance(item, _FlushMark):
                     item.done.set()
+                    continue
+                if isinstance(item, _Task):
+                    with self._lock:
+                        self._queued_bytes -= item.size
+                    try:
+                        item.run()
+                    except BaseException:
+                        log_internal_error(f"{self._name}: a task")
                     continue
                 started: bool
                 span: ReadableSpan
@@ -433,19 +467,25 @@ class _Deferred:
         return self.start_attributes
 
 
-_MAX_DEFERRED = 50_000  # spans whose attributes wait to be computed; past it the oldest are forgotten
+# Spans whose attributes wait to be computed. Past this many (the pipeline far behind, or spans never
+# ended), the caller computes them itself: slower, never lost.
+_MAX_DEFERRED = 10_000
 _deferred: dict[int, _Deferred] = {}
+
+
+def can_defer() -> bool:
+    """Whether a span started now may leave its attributes to the pipeline (see `defer_attributes`)."""
+    return len(_deferred) < _MAX_DEFERRED
 
 
 def defer_attributes(span: Any, at_start: AttributeSource | None) -> None:
     """Have `at_start()` compute the rest of a just-started span's attributes where the span is processed,
-    off the caller's thread. The caller keeps what `at_start` reads unchanged (copy what it may mutate)."""
-    context = span.get_span_context()
-    if not span.is_recording():
-        return
-    if len(_deferred) >= _MAX_DEFERRED:
-        _deferred.pop(next(iter(_deferred)), None)
-    _deferred[context.span_id] = _Deferred(at_start)
+    off the caller's thread. The caller keeps what `at_start` reads unchanged (copy what it may mutate).
+
+    Only for a span started when `can_defer()` said so: spyglass's pipeline (or, inside the application's
+    provider, its first processor) calls `complete()` on every span of spyglass's tracer."""
+    if span.is_recording():
+        _deferred[span.get_span_context().span_id] = _Deferred(at_start)
 
 
 def defer_end_attributes(span: Any, at_end: AttributeSource) -> None:
@@ -455,6 +495,13 @@ def defer_end_attributes(span: Any, at_end: AttributeSource) -> None:
         deferred = _deferred[span.get_span_context().span_id] = _Deferred(None)
     if deferred is not None:
         deferred.at_end = at_end
+
+
+def forget(span: ReadableSpan) -> None:
+    """A span that will never be completed (dropped): its deferred attributes are not needed."""
+    context = span.context
+    if context is not None:
+        _deferred.pop(context.span_id, None)
 
 
 def complete(span: ReadableSpan, started: bool) -> None:

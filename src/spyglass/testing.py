@@ -61,7 +61,9 @@ class CapturedSpans:
         self.exporter.clear()
 
     def metrics(self) -> dict[str, list[dict[str, Any]]]:
-        """Histogram points by metric name: each `{'attributes', 'count', 'sum'}`."""
+        """Histogram points by metric name: each `{'attributes', 'count', 'sum'}` (after handing over what
+        is queued: a call's metrics are recorded with its span's attributes, on the pipeline thread)."""
+        force_flush()
         data = self.metric_reader.get_metrics_data()
         found: dict[str, list[dict[str, Any]]] = {}
         for resource_metrics in data.resource_metrics if data else ():

@@ -58,7 +58,8 @@ _SCHEMA_PART_TYPES = frozenset(
 
 def finish_reason(value: Any, fallback: str) -> str:
     """The API's finish reason, or `fallback` when it gave none (never None, never the string 'None')."""
-    return value if isinstance(value, str) and value else fallback
+    # 'None' is how a server that stringified a missing value says it gave none.
+    return value if isinstance(value, str) and value and value != "None" else fallback
 
 
 def text_part(text: Any, limit: int) -> Part:

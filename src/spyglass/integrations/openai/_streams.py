@@ -65,9 +65,13 @@ class _Accumulator:
     def fold(self) -> None:
         pending = self.pending
         if pending:
-            self.count += len(pending)
-            self._fold(pending)
+            self.fold_batch(pending)
             pending.clear()
+
+    def fold_batch(self, chunks: list[Any]) -> None:
+        """Digest chunks taken out of `pending` (on the pipeline's thread, in the order they came)."""
+        self.count += len(chunks)
+        self._fold(chunks)
 
     def _fold(self, chunks: list[Any]) -> None:
         raise NotImplementedError
@@ -399,7 +403,23 @@ def _seen(span: StreamSpan, chunk: Any) -> None:
     pending = accumulator.pending
     pending.append(chunk)
     if len(pending) >= _Accumulator.BATCH:
-        _fold_safely(accumulator)
+        _hand_over_batch(span, accumulator, pending)
+
+
+# Bytes a batch of chunks holds while it waits for the pipeline, near enough to bound its queue.
+_BATCH_BYTES = _Accumulator.BATCH * 1024
+
+
+def _hand_over_batch(span: StreamSpan, accumulator: _Accumulator, batch: list[Any]) -> None:
+    """Have the pipeline's thread fold a full batch (this thread goes on with a new one), or fold it here
+    when there is no such thread or its queue is full."""
+    accumulator.pending = []
+    background = span.background
+    if background is not None and background.run_later(
+        lambda: _fold_safely(accumulator, batch), _BATCH_BYTES
+    ):
+        return
+    _fold_safely(accumulator, batch)
 
 
 def _broken_out_of(span: StreamSpan) -> None:
@@ -409,11 +429,10 @@ def _broken_out_of(span: StreamSpan) -> None:
         log_internal_error("openai.stream.break")
 
 
-def _fold_safely(accumulator: _Accumulator) -> None:
+def _fold_safely(accumulator: _Accumulator, batch: list[Any]) -> None:
     try:
-        accumulator.fold()
+        accumulator.fold_batch(batch)
     except Exception:
-        accumulator.pending.clear()
         log_internal_error("openai.stream.chunk")
 
 

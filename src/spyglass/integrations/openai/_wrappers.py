@@ -22,10 +22,11 @@ from ... import _attribute_names as names
 from ..._config import STATE
 from ..._encoding import clean_text
 from ..._errors import log_internal_error
+from ..._pipeline import can_defer, defer_attributes, defer_end_attributes
 from ..._span import is_suppressed
 from . import _metrics, _streams
 from ._cost import cost_of
-from ._endpoints import BY_PATH, Usage
+from ._endpoints import BY_PATH, Endpoint, Usage
 from ._providers import server_of
 
 if TYPE_CHECKING:
@@ -126,6 +127,7 @@ class Call:
 
     __slots__ = (
         "base_url",
+        "deferred",
         "endpoint",
         "instrumentation",
         "is_async",
@@ -157,6 +159,8 @@ class Call:
         self.raw_ending: weakref.finalize[Any, Any] | None = None
         body = options.json_data if isinstance(options.json_data, dict) else {}
         self.endpoint = endpoint = BY_PATH.get(path) if options.method == "post" else None
+        # The request's and the response's attributes are built where the span is processed, off this thread.
+        self.deferred = deferred = endpoint is not None and can_defer()
         attributes: dict[str, Any] = {
             names.PROVIDER_NAME: self.provider,
             names.SERVER_ADDRESS: address,
@@ -178,7 +182,8 @@ class Call:
             if endpoint.api_type:
                 attributes[names.OPENAI_API_TYPE] = endpoint.api_type
             attributes[names.MSG] = f"{endpoint.label} with {model!r}" if model else endpoint.label
-            endpoint.request(body, attributes, settings.capture_content, self.limit)
+            if not deferred:
+                endpoint.request(body, attributes, settings.capture_content, self.limit)
             name = f"{endpoint.operation} {model}" if model else endpoint.operation
         self.metric_attributes = {
             names.OPERATION_NAME: endpoint.operation if endpoint else "api",
@@ -192,6 +197,13 @@ class Call:
         self.span = STATE.tracer.start_span(
             name, kind=SpanKind.CLIENT, attributes=attributes, start_time=self.start_ns
         )
+        if deferred and endpoint is not None:
+            if self.span.is_recording():
+                defer_attributes(
+                    self.span, _request_attributes(endpoint, body, settings.capture_content, self.limit)
+                )
+            else:  # sampled out: no attributes wanted, but the metrics are recorded at the end, here
+                self.deferred = False
 
     def context(self) -> Any:
         ctx = trace.set_span_in_context(self.span)
@@ -240,24 +252,33 @@ class Call:
 
     def _finish(self, parsed: Any, request_id: str | None) -> None:
         """End the span with a parsed (non-stream) response."""
-        attributes: dict[str, Any] = {}
-        if request_id:
-            attributes[names.OPENAI_REQUEST_ID] = request_id
-        endpoint = self.endpoint
-        if endpoint is not None and parsed is not None:
-            capture = self.instrumentation.settings().capture_content
-            usage = endpoint.response(parsed, attributes, capture, self.limit)
-            response_model = attributes.get(names.RESPONSE_MODEL)
-            record_usage(attributes, usage, self.provider, self.model)
-            if response_model:
-                self.metric_attributes[names.RESPONSE_MODEL] = response_model
-            _metrics.record_tokens(self.metric_attributes, usage)
         span = self.span
-        span.set_attributes(attributes)
+        if request_id:
+            span.set_attribute(names.OPENAI_REQUEST_ID, request_id)
         end = time.time_ns()
-        span.end(end_time=end)
-        if endpoint is not None:  # the duration metric is for GenAI operations only
+        if self.endpoint is not None and parsed is not None:
+            capture = self.instrumentation.settings().capture_content
+            if self.deferred:  # the response is kept by reference until the pipeline reads it
+                defer_end_attributes(span, functools.partial(self._response_attributes, parsed, capture, end))
+            else:
+                span.set_attributes(self._response_attributes(parsed, capture, end))
+        elif self.endpoint is not None:  # the duration metric is for GenAI operations only
             _metrics.record_duration(self.metric_attributes, (end - self.start_ns) / 1e9)
+        span.end(end_time=end)
+
+    def _response_attributes(self, parsed: Any, capture: bool, end: int) -> dict[str, Any]:
+        """A response's attributes (output, usage, cost), and its metrics: where the span is processed."""
+        endpoint = self.endpoint
+        assert endpoint is not None
+        attributes: dict[str, Any] = {}
+        usage = endpoint.response(parsed, attributes, capture, self.limit)
+        response_model = attributes.get(names.RESPONSE_MODEL)
+        record_usage(attributes, usage, self.provider, self.model)
+        if response_model:
+            self.metric_attributes[names.RESPONSE_MODEL] = response_model
+        _metrics.record_tokens(self.metric_attributes, usage)
+        _metrics.record_duration(self.metric_attributes, (end - self.start_ns) / 1e9)
+        return attributes
 
     def _hand_over_stream(self, stream: Any) -> None:
         """The request span stays open: the stream span ends it, with the response, when the stream ends."""
@@ -364,6 +385,21 @@ class Call:
         return False
 
 
+def _request_attributes(
+    endpoint: Endpoint, body: dict[str, Any], capture: bool, limit: int
+) -> Callable[[], Any]:
+    """What builds a request's attributes later. The SDK made `body` for this request; its lists are copied
+    because a caller may append to them while the call runs (`messages.append(...)` in a loop)."""
+    kept = {key: list(value) if isinstance(value, list) else value for key, value in body.items()}
+
+    def request_attributes() -> dict[str, Any]:
+        attributes: dict[str, Any] = {}
+        endpoint.request(kept, attributes, capture, limit)
+        return attributes
+
+    return request_attributes
+
+
 def _end_if_open(span: trace.Span) -> None:
     if span.is_recording():
         span.end()
@@ -381,6 +417,7 @@ class StreamSpan:
     __slots__ = (
         "__weakref__",
         "accumulator",
+        "background",
         "call",
         "done",
         "first_chunk_ns",
@@ -393,6 +430,11 @@ class StreamSpan:
         self.done = False
         self.first_chunk_ns = 0
         self.accumulator = _streams.accumulator_for(call.path)()
+        # Full batches of chunks are folded on the pipeline's thread when the spans are completed there too
+        # (inside the application's provider they are completed on this thread, at their end).
+        pipeline = STATE.pipeline
+        joined = STATE.joined is not None
+        self.background = pipeline.background if call.deferred and pipeline and not joined else None
         request_span = call.span
         context = trace.set_span_in_context(request_span)  # the call's span is open until the stream ends
         model = call.model
@@ -439,29 +481,6 @@ class StreamSpan:
     def _record(self, outcome: str | None, exc: BaseException | None) -> None:
         call, span, request_span = self.call, self.span, self.call.span
         end = time.time_ns()
-        accumulator = self.accumulator
-        if outcome is None:
-            outcome = names.STREAM_COMPLETED if accumulator.ended_properly() else names.STREAM_INTERRUPTED
-        # The response goes on the call's span: the one GenAI operation of the call.
-        response: dict[str, Any] = {}
-        if self.first_chunk_ns:  # measured from the request, as the conventions define it
-            response[names.RESPONSE_TIME_TO_FIRST_CHUNK] = (self.first_chunk_ns - call.start_ns) / 1e9
-        capture = call.instrumentation.settings().capture_content
-        usage = accumulator.finish(response, capture, call.limit, outcome)
-        response_model = response.get(names.RESPONSE_MODEL)
-        record_usage(response, usage, call.provider, call.model)
-        phase = {names.STREAM_OUTCOME: outcome, names.STREAM_CHUNKS: accumulator.count}
-        response.update(phase)
-        model = response_model or call.model
-        phase[names.MSG] = (
-            f"streaming response from {model!r} took {(end - self.start_ns) / 1e9:.2f}s"
-            if model
-            else f"streaming response took {(end - self.start_ns) / 1e9:.2f}s"
-        )
-        if response_model:
-            call.metric_attributes[names.RESPONSE_MODEL] = response_model
-        span.set_attributes(phase)
-        request_span.set_attributes(response)
         if exc is not None:
             error_type = record_error(span, exc)
             request_span.set_status(
@@ -469,15 +488,71 @@ class StreamSpan:
             )
             request_span.set_attribute(names.ERROR_TYPE, error_type)
             call.metric_attributes[names.ERROR_TYPE] = error_type
+        ending = _StreamEnding(self, outcome, end)
+        if call.deferred:  # folded and recorded where the spans are processed (the stream span first)
+            defer_end_attributes(span, ending.phase)
+            defer_end_attributes(request_span, ending.response)
+        else:
+            span.set_attributes(ending.phase())
+            request_span.set_attributes(ending.response())
         span.end(end_time=end)
         request_span.end(end_time=end)
-        if self.first_chunk_ns:
-            _metrics.record_time_to_first_chunk(
-                call.metric_attributes, (self.first_chunk_ns - call.start_ns) / 1e9
-            )
-        _metrics.record_time_per_output_chunk(call.metric_attributes, accumulator.stamps)
-        _metrics.record_tokens(call.metric_attributes, usage)
-        _metrics.record_duration(call.metric_attributes, (end - call.start_ns) / 1e9)
+
+
+class _StreamEnding:
+    """What a stream's end records: the stream span's phase, and the call span's response and metrics.
+    Computed once, for whichever of the two spans is processed first."""
+
+    __slots__ = ("_attributes", "end", "outcome", "stream")
+
+    def __init__(self, stream: StreamSpan, outcome: str | None, end: int) -> None:
+        self.stream = stream
+        self.outcome = outcome
+        self.end = end
+        self._attributes: tuple[dict[str, Any], dict[str, Any]] | None = None
+
+    def phase(self) -> dict[str, Any]:
+        return self._computed()[0]
+
+    def response(self) -> dict[str, Any]:
+        return self._computed()[1]
+
+    def _computed(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        if self._attributes is None:
+            self._attributes = self._compute()
+        return self._attributes
+
+    def _compute(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        stream, end = self.stream, self.end
+        call, accumulator = stream.call, stream.accumulator
+        outcome = self.outcome
+        if outcome is None:
+            outcome = names.STREAM_COMPLETED if accumulator.ended_properly() else names.STREAM_INTERRUPTED
+        # The response goes on the call's span: the one GenAI operation of the call.
+        response: dict[str, Any] = {}
+        first_chunk_ns = stream.first_chunk_ns
+        if first_chunk_ns:  # measured from the request, as the conventions define it
+            response[names.RESPONSE_TIME_TO_FIRST_CHUNK] = (first_chunk_ns - call.start_ns) / 1e9
+        capture = call.instrumentation.settings().capture_content
+        usage = accumulator.finish(response, capture, call.limit, outcome)
+        response_model = response.get(names.RESPONSE_MODEL)
+        record_usage(response, usage, call.provider, call.model)
+        phase: dict[str, Any] = {names.STREAM_OUTCOME: outcome, names.STREAM_CHUNKS: accumulator.count}
+        response.update(phase)
+        model = response_model or call.model
+        took = f"took {(end - stream.start_ns) / 1e9:.2f}s"
+        phase[names.MSG] = (
+            f"streaming response from {model!r} {took}" if model else f"streaming response {took}"
+        )
+        metric_attributes = call.metric_attributes
+        if response_model:
+            metric_attributes[names.RESPONSE_MODEL] = response_model
+        if first_chunk_ns:
+            _metrics.record_time_to_first_chunk(metric_attributes, (first_chunk_ns - call.start_ns) / 1e9)
+        _metrics.record_time_per_output_chunk(metric_attributes, accumulator.stamps)
+        _metrics.record_tokens(metric_attributes, usage)
+        _metrics.record_duration(metric_attributes, (end - call.start_ns) / 1e9)
+        return phase, response
 
 
 def _begin(
