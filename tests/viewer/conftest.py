@@ -40,6 +40,16 @@ def filled_store(tracing: Tracing, store_path: Path) -> Path:
 
 
 @pytest.fixture
+def filled(tracing: Tracing) -> Tracing:
+    tracing.chat_trace()
+    tracing.tool_trace()
+    tracing.image_trace()
+    tracing.error_trace()
+    tracing.flush()
+    return tracing
+
+
+@pytest.fixture
 def client(filled_store: Path) -> Iterator[TestClient]:
     app = create_app(filled_store, token=TOKEN, allowed_hosts=["testserver"], poll_seconds=0.05)
     with TestClient(app) as client:

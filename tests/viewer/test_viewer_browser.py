@@ -17,16 +17,6 @@ from viewer_helpers import HOSTILE, PAYLOAD_IMG, PAYLOAD_SCRIPT, Tracing
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def filled(tracing: Tracing) -> Tracing:
-    tracing.chat_trace()
-    tracing.tool_trace()
-    tracing.image_trace()
-    tracing.error_trace()
-    tracing.flush()
-    return tracing
-
-
 def rows(page: Page):
     return page.locator("#traces tbody tr")
 

@@ -87,7 +87,7 @@ def create_app(
 
     async def models_view(request: Request) -> Response:
         store = await store_of(request)
-        models = await run_in_threadpool(store.model_summary)
+        models = await run_in_threadpool(_models_with_unknown_costs, store)
         return page(request, "models.html", page_name="models", models=models)
 
     async def api_traces(request: Request) -> Response:
@@ -141,7 +141,7 @@ def create_app(
 
     async def api_models(request: Request) -> Response:
         store = await store_of(request)
-        return _JSResponse({"models": await run_in_threadpool(store.model_summary)})
+        return _JSResponse({"models": await run_in_threadpool(_models_with_unknown_costs, store)})
 
     async def api_stats(request: Request) -> Response:
         store = await store_of(request)
@@ -250,6 +250,19 @@ def _changes_for(handle: StoreHandle, where: TraceFilter, cursor: int) -> dict[s
         "cleared": changes["cleared"],
         "more": changes["more"],
     }
+
+
+def _models_with_unknown_costs(store: SpanStore) -> list[dict[str, Any]]:
+    """`model_summary()` with `cost_usd` None where no call of the model has a known cost.
+
+    The store sums costs with SQL `total()`, so a model no price was known for reads 0.0; one trace with a
+    cost (`min_cost=0` skips traces whose cost is NULL) tells a real $0 from "unknown".
+    """
+    models: list[dict[str, Any]] = []
+    for stats in store.model_summary():
+        unknown = not stats["cost_usd"] and not store.list_traces(1, model=stats["model"], min_cost=0)
+        models.append({**stats, "cost_usd": None if unknown else stats["cost_usd"]})
+    return models
 
 
 def _filter_from(request: Request) -> TraceFilter:

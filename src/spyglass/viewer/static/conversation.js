@@ -218,7 +218,11 @@ function uriPart(part) {
   if (loadable) {
     const button = el("button", { type: "button", className: "show-image" }, "Show image");
     button.addEventListener("click", () => {
-      button.replaceWith(el("img", { src: uri, alt: "image from the conversation", referrerpolicy: "no-referrer", className: "conversation-image" }));
+      const image = el("img", { src: uri, alt: "image from the conversation", referrerpolicy: "no-referrer", className: "conversation-image" });
+      image.addEventListener("error", () => {
+        image.replaceWith(el("p", { className: "image-gone" }, "This image could not be loaded: its URL has expired or no longer answers (OpenAI's image URLs last about an hour)."));
+      });
+      button.replaceWith(image);
     });
     box.append(" ", button);
   }
