@@ -81,7 +81,9 @@ def test_open_a_trace_read_the_conversation_and_switch_tabs(
     expect(result).to_contain_text("result of get_weather")
     expect(result.locator("pre")).to_contain_text('"temp_c": 18')
     expect(panel.locator(".message.role-assistant").last).to_contain_text("It is 18°C and sunny in Paris.")
-    # This call's input holds the call and its result too: those link to each other within the span.
+    # This call's input holds the call and its result too (the call among the messages already sent in the
+    # previous call, one click away): those link to each other within the span.
+    panel.get_by_role("button", name="Show the 2 earlier messages").click()
     panel.locator(".tool-call").get_by_role("button", name="↓ result").click()
     expect(panel.locator(".tool-result")).to_have_class("tool-result flash")
     page.screenshot(path=screenshot_dir / "viewer-trace-tool-result.png", full_page=True)

@@ -212,3 +212,71 @@ def test_help_overlay_in_dark_mode(
     assert background == "rgb(22, 25, 29)"  # --bg in dark mode
     page.screenshot(path=screenshot_dir / "viewer-keys-dark.png")
     context.close()
+
+
+def test_a_call_in_a_loop_shows_what_is_new_since_the_previous_call(
+    filled: Tracing, viewer_url: str, page: Page, screenshot_dir: Path
+) -> None:
+    page.goto(viewer_url)
+    page.get_by_role("link", name="Weather round trip").click()
+    span_rows = page.locator(".span-row")
+    expect(span_rows).to_have_count(3)
+    panel = page.locator("#span-panel")
+    expect(panel.locator(".since")).to_have_count(0)  # the first call extends nothing
+    span_rows.nth(2).click()
+    since = panel.locator(".since")
+    expect(since).to_contain_text("2 earlier messages were already sent in the previous call")
+    expect(since).to_contain_text("Same system instructions, tools and parameters as the previous call.")
+    expect(panel.locator(".message.role-user")).to_have_count(0)
+    expect(panel.locator(".message.role-system")).to_have_count(0)
+    expect(panel.locator(".message.role-tool")).to_contain_text('"temp_c": 18')
+    expect(panel.locator(".message.role-assistant")).to_contain_text("It is 18°C and sunny in Paris.")
+    page.screenshot(path=screenshot_dir / "viewer-since-previous.png", full_page=True)
+    since.get_by_role("button", name="Show the 2 earlier messages").click()
+    expect(panel.locator(".message.role-user")).to_contain_text("What's the weather in Paris?")
+    expect(panel.locator(".message.role-system")).to_contain_text("You are a terse geographer.")
+    since.get_by_role("button", name="Show only the new messages").click()
+    expect(panel.locator(".message.role-user")).to_have_count(0)
+    since.get_by_role("button", name="the previous call").click()
+    expect(span_rows.nth(1)).to_have_attribute("aria-selected", "true")
+
+
+def test_changed_instructions_tools_and_parameters_are_listed(
+    tracing: Tracing, viewer_url: str, page: Page, screenshot_dir: Path
+) -> None:
+    weather = {"type": "function", "name": "get_weather", "parameters": {"type": "object"}}
+    clock = {"type": "function", "name": "get_time", "parameters": {"type": "object"}}
+    answer = {"type": "text", "content": "Which city?"}
+    with tracing.user_span("Agent loop"):
+        tracing.llm(
+            "Weather?", answer="Which city?", extra={"gen_ai.tool.definitions": json.dumps([weather])}
+        )
+        tracing.llm(
+            system=f"You are chatty. {PAYLOAD_SCRIPT}",
+            input_messages=json.dumps(
+                [
+                    {"role": "user", "parts": [{"type": "text", "content": "Weather?"}]},
+                    {"role": "assistant", "parts": [answer]},
+                    {"role": "user", "parts": [{"type": "text", "content": "Paris"}]},
+                ]
+            ),
+            extra={"gen_ai.request.temperature": 0.9, "gen_ai.tool.definitions": json.dumps([clock])},
+        )
+    tracing.flush()
+    page.goto(viewer_url)
+    rows(page).first.get_by_role("link").click()
+    page.locator(".span-row").nth(2).click()
+    panel = page.locator("#span-panel")
+    changes = panel.locator("table.changes tbody tr")
+    expect(changes.locator("th")).to_have_text(
+        ["system instructions", "tool get_weather", "tool get_time", "gen_ai.request.temperature"]
+    )
+    expect(changes.nth(0).locator("td.before")).to_have_text("You are a terse geographer.")
+    expect(changes.nth(0).locator("td.after")).to_have_text(f"You are chatty. {PAYLOAD_SCRIPT}")
+    expect(changes.nth(1).locator("td.after")).to_have_text("(none)")
+    expect(changes.nth(2).locator("td.before")).to_have_text("(none)")
+    expect(changes.nth(3)).to_contain_text("0.2")
+    expect(changes.nth(3)).to_contain_text("0.9")
+    expect(panel.locator(".message.role-user")).to_have_text("userParis")
+    assert page.locator("#span-panel script").count() == 0
+    page.screenshot(path=screenshot_dir / "viewer-since-changes.png", full_page=True)
