@@ -280,3 +280,18 @@ def test_changed_instructions_tools_and_parameters_are_listed(
     expect(panel.locator(".message.role-user")).to_have_text("userParis")
     assert page.locator("#span-panel script").count() == 0
     page.screenshot(path=screenshot_dir / "viewer-since-changes.png", full_page=True)
+
+
+def test_the_export_button_downloads_otlp_json(filled: Tracing, viewer_url: str, page: Page) -> None:
+    page.goto(viewer_url)
+    page.get_by_role("link", name="Weather round trip").click()
+    expect(page.locator(".span-row")).to_have_count(3)
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Export OTLP JSON").click()
+    download = download_info.value
+    trace_id = page.locator("#trace").get_attribute("data-trace-id")
+    assert download.suggested_filename == f"trace-{trace_id}.otlp.json"
+    document = json.loads(Path(download.path()).read_text())
+    spans = document["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    assert sorted(span["name"] for span in spans) == ["Weather round trip", "chat gpt-4o", "chat gpt-4o"]
+    assert {span["traceId"] for span in spans} == {trace_id}

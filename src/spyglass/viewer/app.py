@@ -33,6 +33,7 @@ from starlette.templating import Jinja2Templates
 from spyglass.store import SpanStore, StoreError, TraceSummary
 from spyglass.viewer import _format
 from spyglass.viewer._filters import FilterError, TraceFilter, list_page
+from spyglass.viewer._otlp import otlp_json
 from spyglass.viewer._security import SecurityMiddleware, token_ok
 from spyglass.viewer._store import StoreHandle
 
@@ -123,6 +124,21 @@ def create_app(
             return _json_error(404, f"no trace {trace_id}")
         return _JSResponse(found, headers={"cache-control": "no-store"})
 
+    async def api_trace_otlp(request: Request) -> Response:
+        store = await store_of(request)
+        trace_id = request.path_params["trace_id"]
+        records = await run_in_threadpool(store.get_trace, trace_id)
+        if not records:
+            return _json_error(404, f"no trace {trace_id}")
+        text, left_out = await run_in_threadpool(otlp_json, records)
+        name = "".join(c for c in trace_id if c in "0123456789abcdefABCDEF") or "trace"
+        headers = {
+            "cache-control": "no-store",
+            "content-disposition": f'attachment; filename="trace-{name}.otlp.json"',
+            "x-spyglass-running-spans-left-out": str(left_out),
+        }
+        return Response(text, media_type="application/json", headers=headers)
+
     async def api_delete_trace(request: Request) -> Response:
         if not token_ok(request, token):
             return _json_error(403, "missing or wrong X-Spyglass-Token")
@@ -188,6 +204,7 @@ def create_app(
         Route("/api/traces", api_traces),
         Route("/api/traces/{trace_id}", api_trace),
         Route("/api/traces/{trace_id}", api_delete_trace, methods=["DELETE"]),
+        Route("/api/traces/{trace_id}/otlp", api_trace_otlp),
         Route("/api/clear", api_clear, methods=["POST"]),
         Route("/api/models", api_models),
         Route("/api/stats", api_stats),
