@@ -197,7 +197,10 @@ def test_images_load_only_when_clicked(
     page.screenshot(path=screenshot_dir / "viewer-trace-image.png", full_page=True)
     assert not [url for url in requested if "cat.png" in url]
     panel.get_by_role("button", name="Show image").click()
-    expect(panel.locator("img.conversation-image")).to_have_attribute("src", "http://127.0.0.1:9/cat.png")
+    # Nothing answers on port 9: the image was asked for, and the panel says its URL no longer answers.
+    expect(panel.locator(".image-gone")).to_contain_text("its URL has expired or no longer answers")
+    expect(panel.locator("img")).to_have_count(0)
+    assert [url for url in requested if url == "http://127.0.0.1:9/cat.png"]
 
 
 def test_models_page_and_unknown_trace(

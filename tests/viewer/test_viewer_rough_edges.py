@@ -1,5 +1,5 @@
 """The viewer's rough edges, in a real browser: keys and their `?` overlay, unknown costs, long values,
-Markdown tables and nested lists, images whose URL has expired."""
+Markdown tables and nested lists (the expired image is in test_viewer_browser.py)."""
 
 from __future__ import annotations
 
@@ -186,15 +186,6 @@ def test_hostile_deep_indentation_nests_only_so_far(tracing: Tracing, viewer_url
     )
     assert depth == 6
     panel.get_by_label("Markdown").set_checked(False)
-
-
-def test_an_expired_image_url_says_so(filled: Tracing, viewer_url: str, page: Page) -> None:
-    page.goto(viewer_url)
-    page.get_by_role("link", name="Draw a cat").click()
-    panel = page.locator("#span-panel")
-    panel.get_by_role("button", name="Show image").click()  # port 9: nothing answers
-    expect(panel.locator(".image-gone")).to_contain_text("its URL has expired or no longer answers")
-    expect(panel.locator("img")).to_have_count(0)
 
 
 def test_help_overlay_in_dark_mode(
