@@ -32,19 +32,23 @@ function defaultSpan(ordered) {
   return (failed ?? call ?? ordered[0])?.span.span_id ?? null;
 }
 
-function render(anchor) {
+let tools = null; // the trace's tool-call index, rebuilt when the spans change
+
+/** Draw the waterfall (only when the spans changed: `redraw`) and the selected span's panel. */
+function render(anchor, { redraw = false } = {}) {
   let { span: selected, tab } = state();
-  const draw = () => renderWaterfall(waterfall, spans, { selected, onSelect: select });
-  let ordered = draw();
-  if (!spans.some((span) => span.span_id === selected)) {
-    selected = defaultSpan(ordered);
-    ordered = draw();
+  if (redraw) {
+    const ordered = renderWaterfall(waterfall, spans, { selected, onSelect: select });
+    tools = toolIndex(spans);
+    if (!spans.some((span) => span.span_id === selected)) selected = defaultSpan(ordered);
   }
+  for (const row of waterfall.querySelectorAll('.span-row[aria-selected="true"]')) row.setAttribute("aria-selected", "false");
+  waterfall.querySelector(`.span-row[data-span-id="${CSS.escape(selected ?? "")}"]`)?.setAttribute("aria-selected", "true");
   const span = spans.find((candidate) => candidate.span_id === selected);
   if (!span) return;
   renderPanel(panel, span, {
     tab,
-    tools: toolIndex(spans),
+    tools,
     goTo: (spanId, id) => {
       setState(spanId, "conversation");
       render(id);
@@ -68,7 +72,7 @@ async function load() {
   const data = await getJSON(`/api/traces/${encodeURIComponent(traceId)}`);
   spans = data.spans;
   spanCount.textContent = String(spans.length);
-  render();
+  render(null, { redraw: true });
   return data.cursor;
 }
 

@@ -8,13 +8,13 @@ const MAX_INDENT = 40; // levels of indentation shown; a 10,000-deep trace stays
 
 /** Spans as a forest: [{span, children, depth, tokens, cost, errors}] in display order. */
 export function buildTree(spans) {
-  const nodes = new Map(spans.map((span) => [span.span_id, { span, children: [] }]));
+  const nodes = new Map(spans.map((span) => [span.span_id, { span, children: [], start: BigInt(span.start_ns) }]));
   const roots = [];
   for (const node of nodes.values()) {
     const parent = node.span.parent_span_id && nodes.get(node.span.parent_span_id);
     (parent ? parent.children : roots).push(node);
   }
-  const byStart = (a, b) => (BigInt(a.span.start_ns) < BigInt(b.span.start_ns) ? -1 : BigInt(a.span.start_ns) > BigInt(b.span.start_ns) ? 1 : 0);
+  const byStart = (a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0);
   // Both walks are loops, not recursion: a trace can be thousands of spans deep (recursion overflowed).
   const ordered = [];
   const parents = new Map(); // node -> its parent, as walked
