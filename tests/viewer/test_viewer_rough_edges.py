@@ -117,6 +117,9 @@ def test_long_values_wrap_and_fold(
     payload = panel.locator("tr", has_text="app.payload")
     assert payload.bounding_box()["height"] < 400  # type: ignore[index]
     page.screenshot(path=screenshot_dir / "viewer-long-values.png", full_page=True)
+    expect(panel.locator("tr", has_text="app.unbroken").locator(".fold-toggle")).to_have_text(
+        "Show all (1 line, 6,000 characters)"
+    )
     payload.get_by_role("button", name="Show all (202 lines").click()
     expect(payload.locator(".fold")).not_to_have_class("fold folded")
     assert payload.bounding_box()["height"] > 1000  # type: ignore[index]

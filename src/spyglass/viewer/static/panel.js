@@ -150,7 +150,7 @@ function foldable(node, text) {
   const lineCount = text.split("\n").length;
   if (lineCount <= FOLD_LINES && text.length <= FOLD_CHARS) return node;
   const box = el("div", { className: "fold folded" }, node);
-  const label = () => (box.classList.contains("folded") ? `Show all (${lineCount.toLocaleString("en-US")} lines, ${text.length.toLocaleString("en-US")} characters)` : "Fold");
+  const label = () => (box.classList.contains("folded") ? `Show all (${lineCount.toLocaleString("en-US")} line${lineCount === 1 ? "" : "s"}, ${text.length.toLocaleString("en-US")} characters)` : "Fold");
   const button = el("button", { type: "button", className: "link fold-toggle" }, "");
   button.textContent = label();
   button.addEventListener("click", () => {
