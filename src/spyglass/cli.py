@@ -165,6 +165,24 @@ def run(
     ctx.exit(exit_code)
 
 
+@main.command("import", short_help="Load OTLP JSON traces from a file into the store.")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--store", type=click.Path(dir_okay=False, path_type=Path), default=None, help=_STORE_HELP)
+def import_(file: Path, store: Path | None) -> None:
+    """Load the traces of an OTLP JSON file (the viewer's "Export OTLP JSON", or an OTLP/HTTP JSON body)
+    into the store. A file that is not valid OTLP JSON writes nothing."""
+    from .importer import ImportFailed, import_otlp_json
+
+    path = store or _resolve_store(None)
+    assert path is not None  # _resolve_store(None) is always a path
+    with _user_errors_as_click_errors():
+        try:
+            count = import_otlp_json(file, path)
+        except ImportFailed as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"Imported {count} span{'' if count == 1 else 's'} into {path}.", err=True)
+
+
 def _spyglass_command() -> str:
     """How to run spyglass from this shell: `spyglass` when PATH finds this installation's script (an active
     virtual environment), else this very interpreter (`.venv/bin/python -m spyglass`)."""

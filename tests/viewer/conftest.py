@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,8 @@ from spyglass.viewer import create_app, local_hosts
 from spyglass.viewer.server import bind, serving_in_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).parents[2] / "test-artifacts"
+# SPYGLASS_SCREENSHOTS=docs/images makes the browser tests refresh the screenshots docs/viewer.md shows.
+ARTIFACTS = Path(os.environ.get("SPYGLASS_SCREENSHOTS") or Path(__file__).parents[2] / "test-artifacts")
 
 
 @pytest.fixture
@@ -37,6 +39,16 @@ def filled_store(tracing: Tracing, store_path: Path) -> Path:
     tracing.error_trace()
     tracing.flush()
     return store_path
+
+
+@pytest.fixture
+def filled(tracing: Tracing) -> Tracing:
+    tracing.chat_trace()
+    tracing.tool_trace()
+    tracing.image_trace()
+    tracing.error_trace()
+    tracing.flush()
+    return tracing
 
 
 @pytest.fixture

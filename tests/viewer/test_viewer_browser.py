@@ -17,16 +17,6 @@ from viewer_helpers import HOSTILE, PAYLOAD_IMG, PAYLOAD_SCRIPT, Tracing
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def filled(tracing: Tracing) -> Tracing:
-    tracing.chat_trace()
-    tracing.tool_trace()
-    tracing.image_trace()
-    tracing.error_trace()
-    tracing.flush()
-    return tracing
-
-
 def rows(page: Page):
     return page.locator("#traces tbody tr")
 
@@ -91,7 +81,9 @@ def test_open_a_trace_read_the_conversation_and_switch_tabs(
     expect(result).to_contain_text("result of get_weather")
     expect(result.locator("pre")).to_contain_text('"temp_c": 18')
     expect(panel.locator(".message.role-assistant").last).to_contain_text("It is 18°C and sunny in Paris.")
-    # This call's input holds the call and its result too: those link to each other within the span.
+    # This call's input holds the call and its result too (the call among the messages already sent in the
+    # previous call, one click away): those link to each other within the span.
+    panel.get_by_role("button", name="Show the 2 earlier messages").click()
     panel.locator(".tool-call").get_by_role("button", name="↓ result").click()
     expect(panel.locator(".tool-result")).to_have_class("tool-result flash")
     page.screenshot(path=screenshot_dir / "viewer-trace-tool-result.png", full_page=True)
@@ -205,7 +197,10 @@ def test_images_load_only_when_clicked(
     page.screenshot(path=screenshot_dir / "viewer-trace-image.png", full_page=True)
     assert not [url for url in requested if "cat.png" in url]
     panel.get_by_role("button", name="Show image").click()
-    expect(panel.locator("img.conversation-image")).to_have_attribute("src", "http://127.0.0.1:9/cat.png")
+    # Nothing answers on port 9: the image was asked for, and the panel says its URL no longer answers.
+    expect(panel.locator(".image-gone")).to_contain_text("its URL has expired or no longer answers")
+    expect(panel.locator("img")).to_have_count(0)
+    assert [url for url in requested if url == "http://127.0.0.1:9/cat.png"]
 
 
 def test_models_page_and_unknown_trace(

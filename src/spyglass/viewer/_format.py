@@ -24,7 +24,7 @@ def tokens(count: int | None) -> str:
 
 def cost(usd: float | None) -> str:
     if usd is None:
-        return "–"
+        return "unknown"
     if usd == 0:
         return "$0"
     if usd < 0.000001:

@@ -33,6 +33,7 @@ from starlette.templating import Jinja2Templates
 from spyglass.store import SpanStore, StoreError, TraceSummary
 from spyglass.viewer import _format
 from spyglass.viewer._filters import FilterError, TraceFilter, list_page
+from spyglass.viewer._otlp import otlp_json
 from spyglass.viewer._security import SecurityMiddleware, token_ok
 from spyglass.viewer._store import StoreHandle
 
@@ -87,7 +88,7 @@ def create_app(
 
     async def models_view(request: Request) -> Response:
         store = await store_of(request)
-        models = await run_in_threadpool(store.model_summary)
+        models = await run_in_threadpool(_models_with_unknown_costs, store)
         return page(request, "models.html", page_name="models", models=models)
 
     async def api_traces(request: Request) -> Response:
@@ -123,6 +124,21 @@ def create_app(
             return _json_error(404, f"no trace {trace_id}")
         return _JSResponse(found, headers={"cache-control": "no-store"})
 
+    async def api_trace_otlp(request: Request) -> Response:
+        store = await store_of(request)
+        trace_id = request.path_params["trace_id"]
+        records = await run_in_threadpool(store.get_trace, trace_id)
+        if not records:
+            return _json_error(404, f"no trace {trace_id}")
+        text, left_out = await run_in_threadpool(otlp_json, records)
+        name = "".join(c for c in trace_id if c in "0123456789abcdefABCDEF") or "trace"
+        headers = {
+            "cache-control": "no-store",
+            "content-disposition": f'attachment; filename="trace-{name}.otlp.json"',
+            "x-spyglass-running-spans-left-out": str(left_out),
+        }
+        return Response(text, media_type="application/json", headers=headers)
+
     async def api_delete_trace(request: Request) -> Response:
         if not token_ok(request, token):
             return _json_error(403, "missing or wrong X-Spyglass-Token")
@@ -141,7 +157,7 @@ def create_app(
 
     async def api_models(request: Request) -> Response:
         store = await store_of(request)
-        return _JSResponse({"models": await run_in_threadpool(store.model_summary)})
+        return _JSResponse({"models": await run_in_threadpool(_models_with_unknown_costs, store)})
 
     async def api_stats(request: Request) -> Response:
         store = await store_of(request)
@@ -188,6 +204,7 @@ def create_app(
         Route("/api/traces", api_traces),
         Route("/api/traces/{trace_id}", api_trace),
         Route("/api/traces/{trace_id}", api_delete_trace, methods=["DELETE"]),
+        Route("/api/traces/{trace_id}/otlp", api_trace_otlp),
         Route("/api/clear", api_clear, methods=["POST"]),
         Route("/api/models", api_models),
         Route("/api/stats", api_stats),
@@ -250,6 +267,19 @@ def _changes_for(handle: StoreHandle, where: TraceFilter, cursor: int) -> dict[s
         "cleared": changes["cleared"],
         "more": changes["more"],
     }
+
+
+def _models_with_unknown_costs(store: SpanStore) -> list[dict[str, Any]]:
+    """`model_summary()` with `cost_usd` None where no call of the model has a known cost.
+
+    The store sums costs with SQL `total()`, so a model no price was known for reads 0.0; one trace with a
+    cost (`min_cost=0` skips traces whose cost is NULL) tells a real $0 from "unknown".
+    """
+    models: list[dict[str, Any]] = []
+    for stats in store.model_summary():
+        unknown = not stats["cost_usd"] and not store.list_traces(1, model=stats["model"], min_cost=0)
+        models.append({**stats, "cost_usd": None if unknown else stats["cost_usd"]})
+    return models
 
 
 def _filter_from(request: Request) -> TraceFilter:

@@ -2,19 +2,13 @@
 // Model output is hostile: text goes in as text (or through the whitelist Markdown renderer), images load
 // only when clicked, and tool calls link to their results by id.
 
-import { el } from "./dom.js";
+import { el, parseJSON } from "./dom.js";
 import { renderMarkdown } from "./markdown.js";
+import { changesSince, newMessages, previousCall } from "./since.js";
 
 const MARKDOWN_KEY = "spyglass.markdown";
 
-export function parseJSON(value) {
-  if (typeof value !== "string") return value ?? null;
-  try {
-    return JSON.parse(value);
-  } catch {
-    return null;
-  }
-}
+export { parseJSON };
 
 export function hasConversation(span) {
   const a = span.attributes;
@@ -66,8 +60,12 @@ export function renderConversation(container, span, tools, goTo) {
   const toggle = el("input", { type: "checkbox", id: "markdown-toggle" });
   toggle.checked = markdown;
   const body = el("div", { className: "conversation" });
+  let showAll = false;
   const draw = () => {
-    body.replaceChildren(...cards(span, tools, goTo, toggle.checked));
+    body.replaceChildren(...cards(span, tools, goTo, toggle.checked, showAll, () => {
+      showAll = !showAll;
+      draw();
+    }));
   };
   toggle.addEventListener("change", () => {
     localStorage.setItem(MARKDOWN_KEY, toggle.checked ? "on" : "off");
@@ -80,14 +78,18 @@ export function renderConversation(container, span, tools, goTo) {
   draw();
 }
 
-function cards(span, tools, goTo, markdown) {
+function cards(span, tools, goTo, markdown, showAll, toggleAll) {
   const a = span.attributes;
   const context = { span, tools, goTo, markdown, related: relatedSpans(span, tools.spans) };
   const out = [];
+  const since = previousCall(span, tools.spans);
+  if (since) out.push(sinceBar(since, span, context, showAll, toggleAll));
   const definitions = parseJSON(a["gen_ai.tool.definitions"]);
   if (Array.isArray(definitions) && definitions.length) out.push(toolDefinitions(definitions));
   const system = parseJSON(a["gen_ai.system_instructions"]);
-  if (Array.isArray(system) && system.length) out.push(card("system", system, context));
+  if (since && !showAll) {
+    // the earlier call's system instructions, or a change to them in the bar above
+  } else if (Array.isArray(system) && system.length) out.push(card("system", system, context));
   else if (a["gen_ai.system_instructions"] !== undefined && system === null) out.push(unparsed("system", a["gen_ai.system_instructions"]));
   for (const [key, label] of [
     ["gen_ai.input.messages", null],
@@ -99,7 +101,8 @@ function cards(span, tools, goTo, markdown) {
       out.push(unparsed(label ?? "input", a[key]));
       continue;
     }
-    for (const message of messages) {
+    const shown = since && !showAll && key === "gen_ai.input.messages" ? newMessages(messages, since.shared) : messages;
+    for (const message of shown) {
       out.push(card(String(message?.role ?? "unknown"), message?.parts ?? [], context, label, message?.finish_reason));
     }
   }
@@ -124,6 +127,28 @@ function relatedSpans(span, spans) {
     return { stream: null, request: spans.find((other) => linksTo(span, other)) ?? null };
   }
   return { stream: null, request: null };
+}
+
+/** "Extends call N": the earlier messages one click away, and what changed since that call. */
+function sinceBar(since, span, context, showAll, toggleAll) {
+  const { previous, shared } = since;
+  const changes = changesSince(previous, span);
+  const toggle = el("button", { type: "button", className: "link show-earlier", onclick: toggleAll }, showAll ? "Show only the new messages" : `Show the ${shared} earlier message${shared === 1 ? "" : "s"}`);
+  const link = el("button", { type: "button", className: "link", onclick: () => context.goTo(previous.span_id, null) }, "the previous call");
+  const summary = changes.length
+    ? el(
+        "details",
+        { className: "changes", open: true },
+        el("summary", {}, `Changed since the previous call: ${changes.map((change) => change.what).join(", ")}`),
+        el("table", { className: "changes" }, el("thead", {}, el("tr", {}, el("th", {}, "What"), el("th", {}, "Before"), el("th", {}, "Now"))), el("tbody", {}, ...changes.map((change) => el("tr", {}, el("th", { scope: "row" }, change.what), el("td", { className: "before" }, change.before ?? "(none)"), el("td", { className: "after" }, change.after ?? "(none)"))))),
+      )
+    : el("p", { className: "hint no-changes" }, "Same system instructions, tools and parameters as the previous call.");
+  return el(
+    "div",
+    { className: "since" },
+    el("p", {}, showAll ? "The whole conversation: " : `${shared} earlier message${shared === 1 ? " was" : "s were"} already sent in `, showAll ? null : link, showAll ? null : "; shown: what is new. ", toggle),
+    summary,
+  );
 }
 
 function relatedLink(text, other, context) {
@@ -218,7 +243,11 @@ function uriPart(part) {
   if (loadable) {
     const button = el("button", { type: "button", className: "show-image" }, "Show image");
     button.addEventListener("click", () => {
-      button.replaceWith(el("img", { src: uri, alt: "image from the conversation", referrerpolicy: "no-referrer", className: "conversation-image" }));
+      const image = el("img", { src: uri, alt: "image from the conversation", referrerpolicy: "no-referrer", className: "conversation-image" });
+      image.addEventListener("error", () => {
+        image.replaceWith(el("p", { className: "image-gone" }, "This image could not be loaded: its URL has expired or no longer answers (OpenAI's image URLs last about an hour)."));
+      });
+      button.replaceWith(image);
     });
     box.append(" ", button);
   }

@@ -41,3 +41,13 @@ export function clear(node) {
   while (node.firstChild) node.firstChild.remove();
   return node;
 }
+
+/** JSON text as a value; null when it is not JSON. A value that is not a string is returned as it is. */
+export function parseJSON(value) {
+  if (typeof value !== "string") return value ?? null;
+  try {
+    return JSON.parse(value);
+  } catch {
+    return null;
+  }
+}

@@ -14,7 +14,7 @@ export function tokens(count) {
 }
 
 export function cost(usd) {
-  if (usd === null || usd === undefined) return "–";
+  if (usd === null || usd === undefined) return "unknown";
   if (usd === 0) return "$0";
   if (usd < 0.000001) return "<$0.000001";
   if (usd < 0.01) return `$${usd.toFixed(6).replace(/0+$/, "")}`;

@@ -1,5 +1,6 @@
 // A small Markdown renderer that cannot produce markup from its input: it builds only whitelisted
-// elements (p, h3-h6, ul, ol, li, blockquote, pre, code, strong, em, a, br, hr) with DOM calls, and every
+// elements (p, h3-h6, ul, ol, li, table, thead, tbody, tr, th, td, blockquote, pre, code, strong, em, a, br,
+// hr) with DOM calls, and every
 // piece of the source ends up in a text node. Links keep only http(s) targets.
 
 import { el } from "./dom.js";
@@ -53,6 +54,51 @@ const BULLET = /^\s*[-*+]\s+(.*)$/;
 const NUMBERED = /^\s*\d+[.)]\s+(.*)$/;
 const QUOTE = /^\s*>\s?(.*)$/;
 const RULE = /^\s*([-*_])(\s*\1){2,}\s*$/;
+const TABLE_ROW = /^\s*\|?.*\|.*$/;
+const TABLE_RULE = /^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$/;
+const MAX_LIST_DEPTH = 6; // deeper indentation stays at this depth: hostile input cannot nest without end
+
+function cells(line) {
+  const trimmed = line.trim().replace(/^\|/, "").replace(/(?<!\\)\|$/, "");
+  return trimmed.split(/(?<!\\)\|/).map((cell) => cell.trim().replaceAll("\\|", "|"));
+}
+
+/** A GitHub-style table: a header row, a rule row (---|---), then body rows; starts at all[i]. */
+function table(all, i) {
+  const head = cells(all[i]);
+  const rows = [];
+  let j = i + 2;
+  while (j < all.length && all[j].trim() && TABLE_ROW.test(all[j])) rows.push(cells(all[j++]));
+  const row = (values, tag) => el("tr", {}, ...head.map((_, k) => el(tag, {}, ...inline(values[k] ?? ""))));
+  return { node: el("table", {}, el("thead", {}, row(head, "th")), el("tbody", {}, ...rows.map((values) => row(values, "td")))), next: j };
+}
+
+/** Consecutive list lines as nested lists, nested by indentation; starts at all[i]. */
+function list(all, i) {
+  const root = document.createDocumentFragment();
+  const stack = []; // [{indent, tag, node}] from the outermost list in
+  let j = i;
+  while (j < all.length && (BULLET.test(all[j]) || NUMBERED.test(all[j]))) {
+    const line = all[j++];
+    const indent = line.length - line.trimStart().length;
+    const tag = BULLET.test(line) ? "ul" : "ol";
+    const content = (BULLET.exec(line) ?? NUMBERED.exec(line))[1];
+    while (stack.length && stack.at(-1).indent > indent) stack.pop();
+    let top = stack.at(-1);
+    if (top && top.indent === indent && top.tag !== tag) {
+      stack.pop();
+      top = stack.at(-1);
+    }
+    if (!top || (indent > top.indent && stack.length < MAX_LIST_DEPTH)) {
+      const node = el(tag);
+      (top?.node.lastElementChild ?? top?.node ?? root).append(node);
+      top = { indent, tag, node };
+      stack.push(top);
+    }
+    top.node.append(el("li", {}, ...inline(content)));
+  }
+  return { node: root, next: j };
+}
 
 /** Markdown source as a DocumentFragment of safe elements. */
 export function renderMarkdown(source) {
@@ -85,11 +131,16 @@ export function renderMarkdown(source) {
       i += 1;
       continue;
     }
-    const list = BULLET.test(line) ? BULLET : NUMBERED.test(line) ? NUMBERED : null;
-    if (list) {
-      const items = el(list === BULLET ? "ul" : "ol");
-      while (i < all.length && list.test(all[i])) items.append(el("li", {}, ...inline(list.exec(all[i++])[1])));
-      fragment.append(items);
+    if (BULLET.test(line) || NUMBERED.test(line)) {
+      const found = list(all, i);
+      fragment.append(found.node);
+      i = found.next;
+      continue;
+    }
+    if (TABLE_ROW.test(line) && i + 1 < all.length && TABLE_RULE.test(all[i + 1])) {
+      const found = table(all, i);
+      fragment.append(found.node);
+      i = found.next;
       continue;
     }
     if (QUOTE.test(line)) {
@@ -106,7 +157,8 @@ export function renderMarkdown(source) {
       !HEADING.test(all[i]) &&
       !BULLET.test(all[i]) &&
       !NUMBERED.test(all[i]) &&
-      !QUOTE.test(all[i])
+      !QUOTE.test(all[i]) &&
+      !(TABLE_ROW.test(all[i]) && TABLE_RULE.test(all[i + 1] ?? ""))
     ) {
       paragraph.push(all[i++]);
     }

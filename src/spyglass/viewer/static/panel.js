@@ -142,14 +142,34 @@ function show(value) {
   return typeof value === "object" ? JSON.stringify(value) : String(value);
 }
 
+const FOLD_LINES = 12;
+const FOLD_CHARS = 1200;
+
+/** A long value shows its first lines with a button for the rest, so one attribute cannot bury the others. */
+function foldable(node, text) {
+  const lineCount = text.split("\n").length;
+  if (lineCount <= FOLD_LINES && text.length <= FOLD_CHARS) return node;
+  const box = el("div", { className: "fold folded" }, node);
+  const label = () => (box.classList.contains("folded") ? `Show all (${lineCount.toLocaleString("en-US")} line${lineCount === 1 ? "" : "s"}, ${text.length.toLocaleString("en-US")} characters)` : "Fold");
+  const button = el("button", { type: "button", className: "link fold-toggle" }, "");
+  button.textContent = label();
+  button.addEventListener("click", () => {
+    box.classList.toggle("folded");
+    button.textContent = label();
+  });
+  box.append(button);
+  return box;
+}
+
 function attributeTable(title, attributes) {
   const rows = Object.keys(attributes)
     .sort()
     .map((key) => {
       const value = attributes[key];
       const parsed = typeof value === "string" && /^[[{]/.test(value) ? parseJSON(value) : null;
-      const shown = parsed !== null ? el("pre", { className: "json" }, JSON.stringify(parsed, null, 2)) : el("span", { className: `value ${typeof value}` }, typeof value === "string" ? value : JSON.stringify(value));
-      return el("tr", {}, el("th", { scope: "row" }, key), el("td", {}, shown));
+      const text = parsed !== null ? JSON.stringify(parsed, null, 2) : typeof value === "string" ? value : JSON.stringify(value);
+      const shown = el(parsed !== null ? "pre" : "span", { className: parsed !== null ? "json wrap" : `value ${typeof value}` }, text);
+      return el("tr", {}, el("th", { scope: "row" }, key), el("td", {}, foldable(shown, text)));
     });
   return el("div", { className: "attributes" }, title ? el("h3", {}, title) : null, el("table", { className: "attributes" }, el("tbody", {}, ...rows)));
 }

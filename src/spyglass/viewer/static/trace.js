@@ -3,6 +3,7 @@
 
 import { follow, getJSON, mutate } from "./api.js";
 import { toolIndex } from "./conversation.js";
+import { installKeys, LIST_ORDER_KEY, step } from "./keys.js";
 import { renderPanel } from "./panel.js";
 import { renderWaterfall } from "./waterfall.js";
 
@@ -31,19 +32,23 @@ function defaultSpan(ordered) {
   return (failed ?? call ?? ordered[0])?.span.span_id ?? null;
 }
 
-function render(anchor) {
+let tools = null; // the trace's tool-call index, rebuilt when the spans change
+
+/** Draw the waterfall (only when the spans changed: `redraw`) and the selected span's panel. */
+function render(anchor, { redraw = false } = {}) {
   let { span: selected, tab } = state();
-  const draw = () => renderWaterfall(waterfall, spans, { selected, onSelect: select });
-  let ordered = draw();
-  if (!spans.some((span) => span.span_id === selected)) {
-    selected = defaultSpan(ordered);
-    ordered = draw();
+  if (redraw) {
+    const ordered = renderWaterfall(waterfall, spans, { selected, onSelect: select });
+    tools = toolIndex(spans);
+    if (!spans.some((span) => span.span_id === selected)) selected = defaultSpan(ordered);
   }
+  for (const row of waterfall.querySelectorAll('.span-row[aria-selected="true"]')) row.setAttribute("aria-selected", "false");
+  waterfall.querySelector(`.span-row[data-span-id="${CSS.escape(selected ?? "")}"]`)?.setAttribute("aria-selected", "true");
   const span = spans.find((candidate) => candidate.span_id === selected);
   if (!span) return;
   renderPanel(panel, span, {
     tab,
-    tools: toolIndex(spans),
+    tools,
     goTo: (spanId, id) => {
       setState(spanId, "conversation");
       render(id);
@@ -67,7 +72,7 @@ async function load() {
   const data = await getJSON(`/api/traces/${encodeURIComponent(traceId)}`);
   spans = data.spans;
   spanCount.textContent = String(spans.length);
-  render();
+  render(null, { redraw: true });
   return data.cursor;
 }
 
@@ -81,6 +86,44 @@ document.getElementById("delete-trace").addEventListener("click", async () => {
   }
   location.href = "/";
 });
+
+function moveSpan(by) {
+  const all = [...waterfall.querySelectorAll(".span-row")];
+  const next = all[step(all.length, all.findIndex((row) => row.getAttribute("aria-selected") === "true"), by)];
+  if (!next) return;
+  select(next.dataset.spanId);
+  waterfall.querySelector(`.span-row[aria-selected="true"]`)?.scrollIntoView({ block: "nearest" });
+}
+
+function moveTab(to) {
+  const tabs = [...panel.querySelectorAll(".tabs [role=tab]")];
+  const current = tabs.findIndex((tab) => tab.getAttribute("aria-selected") === "true");
+  tabs[to === "next" ? (current + 1) % tabs.length : to]?.click();
+}
+
+/** The next (older) or previous (newer) trace: in the order the list page last showed, else by start time. */
+async function moveTrace(by) {
+  const order = JSON.parse(sessionStorage.getItem(LIST_ORDER_KEY) ?? "[]");
+  const at = order.indexOf(traceId);
+  let target = at >= 0 ? order[at + by] : undefined;
+  if (target === undefined && by > 0) {
+    const start = document.getElementById("trace").dataset.startNs;
+    const older = await getJSON(`/api/traces?limit=1&before=${encodeURIComponent(start)}`);
+    target = older.traces[0]?.trace_id;
+  }
+  if (target) location.href = `/trace/${encodeURIComponent(target)}`;
+  else document.getElementById("trace-title").dataset.edge = by > 0 ? "oldest" : "newest";
+}
+
+installKeys([
+  ["j / ↓", "next span", () => moveSpan(1)],
+  ["k / ↑", "previous span", () => moveSpan(-1)],
+  ["n", "next (older) trace", () => moveTrace(1)],
+  ["p", "previous (newer) trace", () => moveTrace(-1)],
+  ["t", "next tab", () => moveTab("next")],
+  ["1 / 2 / 3 / 4 / 5", "open the span panel's tab by its place", (event) => moveTab(Number(event.key) - 1)],
+  ["u", "back to the trace list", () => (location.href = "/")],
+]);
 
 const cursor = await load();
 follow({}, cursor, async (changes) => {

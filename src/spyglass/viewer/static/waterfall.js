@@ -4,35 +4,56 @@
 import { el } from "./dom.js";
 import * as fmt from "./format.js";
 
+const MAX_INDENT = 40; // levels of indentation shown; a 10,000-deep trace stays readable
+
 /** Spans as a forest: [{span, children, depth, tokens, cost, errors}] in display order. */
 export function buildTree(spans) {
-  const nodes = new Map(spans.map((span) => [span.span_id, { span, children: [] }]));
+  const nodes = new Map(spans.map((span) => [span.span_id, { span, children: [], start: BigInt(span.start_ns) }]));
   const roots = [];
   for (const node of nodes.values()) {
     const parent = node.span.parent_span_id && nodes.get(node.span.parent_span_id);
     (parent ? parent.children : roots).push(node);
   }
-  const byStart = (a, b) => (BigInt(a.span.start_ns) < BigInt(b.span.start_ns) ? -1 : BigInt(a.span.start_ns) > BigInt(b.span.start_ns) ? 1 : 0);
+  const byStart = (a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0);
+  // Both walks are loops, not recursion: a trace can be thousands of spans deep (recursion overflowed).
   const ordered = [];
-  const visit = (node, depth) => {
+  const parents = new Map(); // node -> its parent, as walked
+  const stack = roots.sort(byStart).map((root) => ({ node: root, depth: 0, parent: null })).reverse();
+  const everyNode = nodes.values();
+  for (;;) {
+    if (!stack.length) {
+      // Spans in a parent cycle (broken or hostile input) reach no root: each cycle is shown from one of its spans.
+      let next = everyNode.next();
+      while (!next.done && parents.has(next.value)) next = everyNode.next();
+      if (next.done) break;
+      stack.push({ node: next.value, depth: 0, parent: null });
+    }
+    const { node, depth, parent } = stack.pop();
+    if (parents.has(node)) continue;
+    parents.set(node, parent);
     node.depth = depth;
     ordered.push(node);
     node.children.sort(byStart);
+    for (let k = node.children.length - 1; k >= 0; k -= 1) stack.push({ node: node.children[k], depth: depth + 1, parent: node });
+  }
+  for (const node of ordered) {
     node.tokens = (node.span.input_tokens ?? 0) + (node.span.output_tokens ?? 0);
     node.hasTokens = node.span.input_tokens !== null || node.span.output_tokens !== null;
     node.cost = node.span.cost_usd ?? 0;
     node.hasCost = node.span.cost_usd !== null;
     node.errors = node.span.status_code === "ERROR" ? 1 : 0;
-    for (const child of node.children) {
-      visit(child, depth + 1);
-      node.tokens += child.tokens;
-      node.hasTokens ||= child.hasTokens;
-      node.cost += child.cost;
-      node.hasCost ||= child.hasCost;
-      node.errors += child.errors;
-    }
-  };
-  roots.sort(byStart).forEach((root) => visit(root, 0));
+  }
+  // Children come after their parent in `ordered`: summing from the end adds each subtree before its root.
+  for (let k = ordered.length - 1; k >= 0; k -= 1) {
+    const child = ordered[k];
+    const node = parents.get(child);
+    if (!node) continue;
+    node.tokens += child.tokens;
+    node.hasTokens ||= child.hasTokens;
+    node.cost += child.cost;
+    node.hasCost ||= child.hasCost;
+    node.errors += child.errors;
+  }
   return ordered;
 }
 
@@ -66,7 +87,8 @@ export function renderWaterfall(container, spans, { selected, onSelect }) {
       span.status_code === "ERROR" ? el("span", { className: "badge status error" }, "error") : null,
     );
     const label = el("span", { className: "label" }, name, badges);
-    label.style.paddingLeft = `${node.depth * 1.1}em`;
+    label.style.paddingLeft = `${Math.min(node.depth, MAX_INDENT) * 1.1}em`; // deeper rows say their depth
+    if (node.depth > MAX_INDENT) label.title = `depth ${node.depth}`;
     const row = el(
       "button",
       {

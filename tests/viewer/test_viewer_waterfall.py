@@ -1,0 +1,61 @@
+"""The waterfall on traces no program should make but some do: 10,000 spans deep, parents in a cycle."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+pytest.importorskip("playwright")
+
+from opentelemetry import trace
+from playwright.sync_api import Page, expect
+from viewer_helpers import Tracing
+
+pytestmark = pytest.mark.browser
+
+DEPTH = 10_000
+
+
+def deep_trace(tracing: Tracing, depth: int) -> None:
+    """A chain of `depth` spans, each the child of the one before (started and ended without recursion)."""
+    spans = [tracing.tracer.start_span("level 0", attributes={"spyglass.msg": "Deep chain"})]
+    for level in range(1, depth):
+        parent = trace.set_span_in_context(spans[-1])
+        spans.append(tracing.tracer.start_span(f"level {level}", context=parent))
+    spans[-1].set_status(trace.Status(trace.StatusCode.ERROR, "the deepest span failed"))
+    for span in reversed(spans):
+        span.end()
+    tracing.flush()
+
+
+def test_a_10000_deep_trace_opens(tracing: Tracing, viewer_url: str, page: Page) -> None:
+    deep_trace(tracing, DEPTH)
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.goto(viewer_url)
+    page.locator("#traces tbody tr").first.get_by_role("link").click()
+    started = time.monotonic()
+    span_rows = page.locator(".span-row")
+    expect(span_rows).to_have_count(DEPTH, timeout=30_000)
+    print(f"10,000-deep trace: waterfall shown {time.monotonic() - started:.2f}s after the click")
+    expect(span_rows.first).to_contain_text("1 error below")  # summed over the whole chain
+    last = span_rows.last
+    expect(last).to_contain_text("level 9999")
+    assert last.locator(".label").get_attribute("title") == "depth 9999"
+    assert problems == []
+
+
+def test_spans_whose_parents_form_a_cycle_are_still_shown(viewer_url: str, page: Page) -> None:
+    page.goto(viewer_url)
+    found = page.evaluate(
+        """async () => {
+          const { buildTree } = await import("/static/waterfall.js");
+          const span = (id, parent, start) => ({ span_id: id, parent_span_id: parent, start_ns: String(start),
+            input_tokens: 1, output_tokens: null, cost_usd: null, status_code: "UNSET" });
+          const ordered = buildTree([span("a", "c", 1), span("b", "a", 2), span("c", "b", 3), span("r", null, 0),
+                                     span("s", "s", 4)]);
+          return ordered.map((node) => [node.span.span_id, node.depth, node.tokens]);
+        }"""
+    )
+    assert found == [["r", 0, 1], ["a", 0, 3], ["b", 1, 2], ["c", 2, 1], ["s", 0, 1]]
