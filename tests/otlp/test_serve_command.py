@@ -52,7 +52,9 @@ def test_prints_the_port_it_bound_on_loopback(served: list[tuple[Any, int]], tmp
     assert "warning" not in result.output
 
 
-def test_refuses_to_listen_off_loopback_without_a_token(served: list[tuple[Any, int]], tmp_path: Path) -> None:
+def test_refuses_to_listen_off_loopback_without_a_token(
+    served: list[tuple[Any, int]], tmp_path: Path
+) -> None:
     store = str(tmp_path / "s.sqlite")
     exposed = CliRunner().invoke(command.serve, ["--store", store, "--host", "0.0.0.0", "--port", "0"])
     assert exposed.exit_code == 2
