@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from dirty_equals import IsInt
@@ -14,6 +15,14 @@ from spyglass.store import SpanStore, StoreError, reader
 
 def _prompts(traces: list) -> list[str]:
     return [trace["first_prompt"] for trace in traces]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_path(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """Every test here runs on both backends: a SQLite file, and a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "traces.sqlite"
+    return str(request.getfixturevalue("pg_url"))
 
 
 @pytest.fixture
@@ -189,7 +198,7 @@ def test_get_span_and_get_trace_of_unknown_ids(filled: SpanStore) -> None:
 
 
 def test_a_read_only_store_reads_and_refuses_to_write(filled: SpanStore, open_store) -> None:
-    readonly = open_store(filled.path, readonly=True)
+    readonly = open_store(readonly=True)  # the same store (`path` hides a URL's password)
     assert len(readonly.list_traces()) == 4
     with pytest.raises(StoreError, match="read-only"):
         readonly.clear()
