@@ -127,3 +127,11 @@ def pg_url(cluster: Cluster) -> str:
     with psycopg.connect(cluster.url(), autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
     return cluster.url(name)
+
+
+@pytest.fixture(params=["sqlite", "postgres"], name="store_path")
+def both_backends(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """`store_path` for a module whose tests run on both backends: a SQLite file, a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "traces.sqlite"
+    return str(request.getfixturevalue("pg_url"))

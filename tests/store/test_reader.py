@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from dirty_equals import IsInt
+from pg_cluster import both_backends  # noqa: F401  # `store_path`: every test on both backends
 from store_helpers import Tracing
 
 from spyglass.store import SpanStore, StoreError, reader
@@ -15,14 +15,6 @@ from spyglass.store import SpanStore, StoreError, reader
 
 def _prompts(traces: list) -> list[str]:
     return [trace["first_prompt"] for trace in traces]
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_path(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
-    """Every test here runs on both backends: a SQLite file, and a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        return tmp_path / "traces.sqlite"
-    return str(request.getfixturevalue("pg_url"))
 
 
 @pytest.fixture
