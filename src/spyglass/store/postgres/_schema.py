@@ -94,14 +94,14 @@ _INITIAL = Migration(
 MIGRATIONS: tuple[Migration, ...] = (_INITIAL,)
 
 
-def connect(url: str, *, migrate: bool) -> psycopg.Connection[tuple[object, ...]]:
+def connect(url: str, *, migrate: bool, timeout: int = 10) -> psycopg.Connection[tuple[object, ...]]:
     """Connect to the store at `url`, checked (and, with `migrate`, created or upgraded).
 
     Raises:
         StoreError: the database has a newer spyglass schema, or an older one and `migrate` is false.
         psycopg.OperationalError: the server cannot be reached now (the caller decides whether to retry).
     """
-    conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
+    conn = psycopg.connect(url, autocommit=True, connect_timeout=timeout)
     try:
         missing = _missing(conn, url)
         if missing and not migrate:

@@ -46,7 +46,9 @@ class PostgresSpanProcessor(SqliteSpanProcessor):
         return mask_url(str(path))
 
     def _open_connection(self) -> Any:
-        return _schema.connect(self._url, migrate=True)
+        # The first attempt runs on the caller's thread (the constructor): an unreachable host must not hold
+        # it long; libpq's shortest connect timeout is 2 seconds.
+        return _schema.connect(self._url, migrate=True, timeout=2)
 
     def _write_batch(self, conn: Any, rows: list[SpanRow]) -> None:
         _ingest.write_batch(conn, rows, self._pg_resources)
