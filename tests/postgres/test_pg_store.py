@@ -203,3 +203,19 @@ def test_the_writer_keeps_spans_while_the_server_is_unreachable_and_counts_none_
             assert store.stats()["spans"] == 7
     finally:
         tracing.shutdown()
+
+
+def test_a_huge_conversation_of_distinct_words_is_stored_and_searchable(pg_url: str) -> None:
+    # A tsvector holds 1 MiB at most: a prompt of ~1 MiB of distinct words must not lose its span.
+    words = " ".join(f"word{index}x{index * 7919 % 100_003}" for index in range(60_000))
+    tracing = Tracing(pg_url)
+    try:
+        with tracing.user_span("huge prompt"):
+            tracing.llm_span(words, "ok")
+        tracing.flush()
+        assert tracing.processor.stats()["dropped"] == 0
+        with PostgresSpanStore(pg_url) as store:
+            assert store.stats()["spans"] == 2
+            assert [t["message"] for t in store.list_traces(search="word1x7919")] == ["huge prompt"]
+    finally:
+        tracing.shutdown()

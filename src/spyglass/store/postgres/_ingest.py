@@ -21,6 +21,9 @@ from spyglass.store._rows import SPAN_COLUMNS, SpanRow
 _COLUMNS = (*SPAN_COLUMNS, "resource_id", "row_bytes")
 _UPDATABLE = [column for column in _COLUMNS if column not in ("trace_id", "span_id")]
 _ROWS_PER_STATEMENT = 500
+# A tsvector holds 1 MiB at most (an error past it, which would drop the span): the search covers the start
+# of a huge conversation only.
+_MAX_SEARCH_CHARS = 200_000
 _ROW_PLACEHOLDERS = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ", to_tsvector('simple', %s))"
 # As in SQLite: a pending row never replaces an ended one, and a span sent again only replaces its copy when
 # it carries more events (log records joined to it by the receiver).
@@ -113,7 +116,9 @@ def write_batch(conn: psycopg.Connection[Any], rows: Sequence[SpanRow], resource
             if row.linked_span is not None:
                 _inherit_model(conn, row, row.linked_span, models)
             values = [_text(row.values[column]) for column in SPAN_COLUMNS]
-            params.append((*values, resource_id, row.size, _text(row.search_text) or None))
+            params.append(
+                (*values, resource_id, row.size, _text(row.search_text[:_MAX_SEARCH_CHARS]) or None)
+            )
         for start in range(0, len(params), _ROWS_PER_STATEMENT):
             chunk = params[start : start + _ROWS_PER_STATEMENT]
             sql = _UPSERT_SPANS.format(rows=", ".join([_ROW_PLACEHOLDERS] * len(chunk)))
