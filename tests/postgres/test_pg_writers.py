@@ -158,3 +158,18 @@ def test_no_message_shows_the_password(cluster: object, pg_url: str) -> None:
         assert result.returncode == 1, output
         assert "password authentication failed" in output and "spyglass:***@127.0.0.1" in output
         assert "s3cret-pw" not in output
+
+
+def test_a_postgres_store_without_psycopg_is_a_clear_error_not_silence(pg_url: str) -> None:
+    program = (
+        "import sys; sys.modules['psycopg'] = None\n"
+        "import spyglass\n"
+        "try:\n"
+        f"    spyglass.configure(console=False, store={pg_url!r})\n"
+        "except spyglass.ConfigError as exc:\n"
+        "    print('ConfigError:', exc)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, timeout=60)
+    output = result.stdout.decode()
+    assert "ConfigError: store=postgresql://spyglass:***@127.0.0.1" in output, result.stderr.decode()
+    assert "pip install 'spyglass[postgres]'" in output and "s3cret-pw" not in output

@@ -11,6 +11,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from spyglass._arguments import is_postgres_url
+from spyglass._errors import ConfigError
 
 if TYPE_CHECKING:
     from spyglass.store.writer import SqliteSpanProcessor
@@ -26,8 +27,12 @@ def store_processor(location: str | os.PathLike[str], **options: Any) -> SqliteS
     """The span processor writing to the store at `location` (a SQLite file or a PostgreSQL URL); the
     PostgreSQL one subclasses `SqliteSpanProcessor`, keeping its contract."""
     if is_postgres_url(location):
-        from spyglass.store.postgres.writer import PostgresSpanProcessor
-
+        try:
+            from spyglass.store.postgres.writer import PostgresSpanProcessor
+        except ImportError as exc:  # not silently no store: the caller asked for this one
+            raise ConfigError(
+                f"store={mask_url(str(location))} needs psycopg: pip install 'spyglass[postgres]' ({exc})"
+            ) from None
         return PostgresSpanProcessor(str(location), **options)
     from spyglass.store.writer import SqliteSpanProcessor
 
