@@ -139,7 +139,13 @@ def _check_store(store: object) -> None:
     text = os.fspath(store)
     if not isinstance(text, str) or not text.strip() or "\0" in text:
         raise _wrong("store", "a file path, True (the default store) or False (none)", store)
-    check_store_path("store", Path(text))
+    if not is_postgres_url(text):  # a URL is checked when connecting
+        check_store_path("store", Path(text))
+
+
+def is_postgres_url(location: object) -> bool:
+    """True for a PostgreSQL store URL (`postgresql://...` or `postgres://...`); anything else is a file."""
+    return isinstance(location, str) and location.strip().lower().startswith(("postgresql://", "postgres://"))
 
 
 def check_store_path(source: str, path: Path) -> None:

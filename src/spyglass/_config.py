@@ -30,7 +30,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerPro
 from opentelemetry.util.types import Attributes
 
 from . import _otel_env as otel_env
-from ._arguments import check_configure_arguments, check_store_path
+from ._arguments import check_configure_arguments, check_store_path, is_postgres_url
 from ._errors import ConfigError, log_internal_error
 from ._otel_env import sdk_disabled
 from ._pipeline import EXIT_TIMEOUT, BackgroundSpanProcessor, SpanPipeline, call_all, complete
@@ -67,7 +67,7 @@ class Settings:
     service_name: str
     capture_content: bool
     console: bool
-    store: Path | None
+    store: Path | str | None  # a file, or a PostgreSQL URL
     max_attribute_length: int
     capture_content_allowed: bool = True
     """False when `spyglass run --no-capture-content` said no: nothing in the program turns capture back on."""
@@ -452,13 +452,18 @@ def _resolve_settings(
     )
 
 
-def _resolve_store(store: str | os.PathLike[str] | bool | None) -> Path | None:
+def _resolve_store(store: str | os.PathLike[str] | bool | None) -> Path | str | None:
+    """The store's file, a PostgreSQL URL (kept as text), or None for no store."""
+    if is_postgres_url(store):
+        return str(store)
     if store is None:
         raw = os.environ.get("SPYGLASS_STORE")
         if raw is not None and raw.strip().lower() in _FALSE:
             return None
         if not raw:
             return Path(".spyglass") / "spans.sqlite"
+        if is_postgres_url(raw.strip()):
+            return raw.strip()
         check_store_path("SPYGLASS_STORE", Path(raw))
         return Path(raw)
     if store is False:
@@ -480,7 +485,7 @@ class CommandLine:
     """The script or module name: used when neither the program nor OTEL_SERVICE_NAME gives one."""
     console: bool | None = None
     """`--console` keeps the program's console options; `--no-console` turns it off."""
-    store: Path | Literal[False] | None = None
+    store: Path | str | Literal[False] | None = None
     """`--store PATH` or `--no-store` (False)."""
     capture_content: bool | None = None
     """`--no-capture-content` wins over everything; `--capture-content` not over a program's explicit False."""
@@ -547,11 +552,11 @@ def _sink_processors(
     boundary_hooks: list[Callable[[], None]] = []
     if settings.store is not None:
         try:
-            from .store import SqliteSpanProcessor
+            from .store._backends import store_processor
         except ImportError:
             pass
         else:
-            processors.append(SqliteSpanProcessor(settings.store))
+            processors.append(store_processor(settings.store))
     if settings.console:
         options = console if isinstance(console, dict) else {}
         try:

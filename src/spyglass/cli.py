@@ -22,6 +22,7 @@ import click
 
 from ._config import CommandLine, _resolve_store, command_line
 from ._errors import ConfigError
+from ._store_option import STORE
 from .version import __version__
 
 # spyglass is installed from its source, not from a package index: the hint installs openai alone, into this
@@ -30,7 +31,11 @@ _OPENAI_MISSING = (
     "the demo needs the openai package, which this Python does not have: "
     "{python} -m pip install 'openai>=1.40'"
 )
-_STORE_HELP = "Where to store the spans (default: SPYGLASS_STORE, else .spyglass/spans.sqlite)."
+_STORE_HELP = (
+    "Where to store the spans: a file or a postgresql:// URL (default: SPYGLASS_STORE, else "
+    ".spyglass/spans.sqlite)."
+)
+
 
 # Frames of ours (and runpy's) above the traced program's own, left out of its traceback as `python` does.
 _OUR_FILES = frozenset({__file__, runpy.__file__, "<frozen runpy>"})
@@ -43,15 +48,16 @@ def main() -> None:
 
 
 @main.command(short_help="A short tour against a built-in server: no API key, no network.")
-@click.option("--store", type=click.Path(dir_okay=False, path_type=Path), default=None, help=_STORE_HELP)
+@click.option("--store", type=STORE, default=None, help=_STORE_HELP)
 @click.option("--no-store", is_flag=True, help="Keep nothing: show the spans in the terminal only.")
-def demo(store: Path | None, no_store: bool) -> None:
+def demo(store: Path | str | None, no_store: bool) -> None:
     """Run a short tour against a built-in OpenAI-compatible server: no API key, no network."""
     if store is not None and no_store:
         raise click.UsageError("--store and --no-store cannot be used together")
     if importlib.util.find_spec("openai") is None:
         raise click.ClickException(_OPENAI_MISSING.format(python=shlex.quote(sys.executable)))
     from .demo.tour import run_tour
+    from .store._backends import mask_url
 
     path = None if no_store else (store or _resolve_store(None))
     click.secho(
@@ -60,14 +66,15 @@ def demo(store: Path | None, no_store: bool) -> None:
         err=True,
     )
     with _user_errors_as_click_errors():
-        stored = run_tour(store=path)
+        stored = run_tour(store=path)  # type: ignore[arg-type]  # a URL goes to configure() as it is
     click.echo("", err=True)
     if stored is None:
         click.secho("The spans were not stored (--no-store).", err=True)
     else:
-        click.secho(f"The spans were stored in {stored}.", err=True)
+        click.secho(f"The spans were stored in {mask_url(str(stored))}.", err=True)
         if "view" in main.commands:
-            store_option = "" if stored == _resolve_store(None) else f" --store {shlex.quote(str(stored))}"
+            shown = shlex.quote(mask_url(str(stored)))
+            store_option = "" if stored == _resolve_store(None) else f" --store {shown}"
             click.secho(f"Open them in the viewer with: {_spyglass_command()} view{store_option}", err=True)
 
 
@@ -91,7 +98,7 @@ def demo(store: Path | None, no_store: bool) -> None:
     default=None,
     help="Print the spans in the terminal (default: SPYGLASS_CONSOLE, else on).",
 )
-@click.option("--store", type=click.Path(dir_okay=False, path_type=Path), default=None, help=_STORE_HELP)
+@click.option("--store", type=STORE, default=None, help=_STORE_HELP)
 @click.option("--no-store", is_flag=True, help="Do not store the spans.")
 @click.option(
     "--capture-content/--no-capture-content",
@@ -105,7 +112,7 @@ def run(
     as_module: bool,
     service_name: str | None,
     console: bool | None,
-    store: Path | None,
+    store: Path | str | None,
     no_store: bool,
     capture_content: bool | None,
     args: tuple[str, ...],

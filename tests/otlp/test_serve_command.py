@@ -52,16 +52,19 @@ def test_prints_the_port_it_bound_on_loopback(served: list[tuple[Any, int]], tmp
     assert "warning" not in result.output
 
 
-def test_warns_when_exposed_without_a_token(served: list[tuple[Any, int]], tmp_path: Path) -> None:
+def test_refuses_to_listen_off_loopback_without_a_token(
+    served: list[tuple[Any, int]], tmp_path: Path
+) -> None:
     store = str(tmp_path / "s.sqlite")
     exposed = CliRunner().invoke(command.serve, ["--store", store, "--host", "0.0.0.0", "--port", "0"])
-    assert "warning: listening on 0.0.0.0 without --token" in exposed.output
-    with_token = CliRunner().invoke(
-        command.serve,
-        ["--store", store, "--host", "0.0.0.0", "--port", "0"],
-        env={"SPYGLASS_RECEIVER_TOKEN": "t"},
-    )
-    assert "warning" not in with_token.output
+    assert exposed.exit_code == 2
+    assert "refusing to listen on 0.0.0.0 without a token" in exposed.output
+    assert served == [] and not (tmp_path / "s.sqlite").exists()
+    for variable in ("SPYGLASS_TOKEN", "SPYGLASS_RECEIVER_TOKEN"):
+        with_token = CliRunner().invoke(
+            command.serve, ["--store", store, "--host", "0.0.0.0", "--port", "0"], env={variable: "t"}
+        )
+        assert with_token.exit_code == 0 and "refusing" not in with_token.output
     assert len(served) == 2
 
 

@@ -7,9 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pg_cluster import cluster, pg_url
 from store_helpers import Tracing
 
 from spyglass.store import SpanStore
+from spyglass.store._backends import open_store as open_any_store
+
+__all__ = ["cluster", "pg_url"]  # fixtures for the tests run on both backends
 
 
 @pytest.fixture
@@ -42,7 +46,7 @@ def open_store(store_path: Path) -> Iterator[Callable[..., SpanStore]]:
     opened: list[SpanStore] = []
 
     def open_(path: Path | None = None, **options: Any) -> SpanStore:
-        opened.append(SpanStore(path or store_path, **options))
+        opened.append(open_any_store(path or store_path, **options))
         return opened[-1]
 
     yield open_

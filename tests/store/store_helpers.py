@@ -11,14 +11,14 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from spyglass import _attribute_names as names
-from spyglass.store import SqliteSpanProcessor
+from spyglass.store._backends import store_processor
 
 
 class Tracing:
     """A provider writing to one store, and helpers to make the spans the contract describes."""
 
-    def __init__(self, path: Path, **processor_options: Any) -> None:
-        self.processor = SqliteSpanProcessor(path, **processor_options)
+    def __init__(self, path: Path | str, **processor_options: Any) -> None:
+        self.processor = store_processor(path, **processor_options)  # a file or a PostgreSQL URL
         self.provider = TracerProvider(
             resource=Resource.create({"service.name": "checkout", "deployment.environment": "test"}),
             shutdown_on_exit=False,

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from pg_cluster import both_backends  # noqa: F401  # `store_path`: every test on both backends
 from store_helpers import Tracing
 
 from spyglass.store import SpanStore
@@ -49,7 +50,7 @@ def test_max_age_removes_whole_traces_idle_for_longer(
 
 
 def test_max_bytes_keeps_the_newest_whole_traces_within_the_limit(
-    make_tracing: Callable[..., Tracing], open_store: Callable[..., SpanStore], store_path: Path
+    make_tracing: Callable[..., Tracing], open_store: Callable[..., SpanStore], store_path: Path | str
 ) -> None:
     max_bytes = 1_000_000
     tracing = make_tracing(max_bytes=max_bytes, prune_interval=0, batch_size=50)
@@ -71,7 +72,8 @@ def test_max_bytes_keeps_the_newest_whole_traces_within_the_limit(
     _assert_whole(store)
     tracing.shutdown()
     store.close()
-    assert store_path.stat().st_size <= max_bytes * 1.2  # freed pages went back to the file system
+    if isinstance(store_path, Path):  # PostgreSQL reuses freed space rather than shrinking its files
+        assert store_path.stat().st_size <= max_bytes * 1.2  # freed pages went back to the file system
 
 
 def test_span_store_prune(tracing: Tracing, open_store: Callable[..., SpanStore]) -> None:

@@ -35,10 +35,12 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from spyglass._arguments import is_postgres_url
 from spyglass.receiver._decode import PayloadError, decoded_spans, parse_json, parse_protobuf
 from spyglass.receiver._joiner import LogJoiner
 from spyglass.receiver._logs import SpanEvent, parse_logs_json, parse_logs_protobuf, span_events
 from spyglass.store import SqliteSpanProcessor
+from spyglass.store._backends import store_processor
 
 logger = logging.getLogger("spyglass")
 
@@ -96,7 +98,10 @@ class Receiver:
     ) -> None:
         if max_body_bytes < 1 or max_backlog < 1 or commit_timeout <= 0:
             raise ValueError("max_body_bytes, max_backlog and commit_timeout must be positive")
-        self.store_path = Path(store_path)
+        # A file, or a PostgreSQL URL kept as text.
+        self.store_path: Path | str = (
+            store_path if isinstance(store_path, str) and is_postgres_url(store_path) else Path(store_path)
+        )
         # Opened on the first spans received: serving the viewer of a store that does not exist yet must not
         # create it.
         self._processor = processor
@@ -120,7 +125,7 @@ class Receiver:
         if self._processor is None:
             with self._open_lock:
                 if self._processor is None:
-                    self._processor = SqliteSpanProcessor(self.store_path, batch_size=_BATCH_SIZE)
+                    self._processor = store_processor(self.store_path, batch_size=_BATCH_SIZE)
         return self._processor
 
     @property

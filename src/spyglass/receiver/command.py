@@ -15,8 +15,10 @@ import click
 
 from spyglass._config import _resolve_store
 from spyglass._errors import ConfigError
+from spyglass._store_option import STORE
 from spyglass.receiver.app import DEFAULT_MAX_BODY_BYTES, receiver_app
 from spyglass.store import StoreError
+from spyglass.store._backends import mask_url
 from spyglass.store._schema import check
 from spyglass.viewer.server import bind
 from spyglass.viewer.server import serve as serve_app
@@ -28,7 +30,12 @@ class CannotListen(click.ClickException):
     exit_code = 3
 
 
-def store_path(store: Path | None) -> Path:
+def shown_store(location: Path | str) -> str:
+    """A store as messages show it: a URL's password masked."""
+    return mask_url(str(location))
+
+
+def store_path(store: Path | str | None) -> Path | str:
     """`--store`, else `SPYGLASS_STORE`, else the default; a bad `SPYGLASS_STORE` is a usage error (exit 2)."""
     if store is not None:
         return store
@@ -41,14 +48,18 @@ def store_path(store: Path | None) -> Path:
     return path
 
 
-def check_store_file(path: Path) -> None:
+def check_store_file(path: Path | str) -> None:
     """Refuse a store file that spyglass must not or cannot use, without creating or changing anything.
 
-    A missing file is fine: it is made when the first spans arrive.
+    A missing file is fine: it is made when the first spans arrive. A PostgreSQL store is connected to
+    (its schema created if missing, refused if newer than this spyglass).
 
     Raises:
-        click.ClickException: one line saying what is wrong with the file (exit code 1).
+        click.ClickException: one line saying what is wrong with the store (exit code 1).
     """
+    if isinstance(path, str):
+        _check_postgres(path)
+        return
     if not path.exists():
         return
     if path.is_dir():
@@ -65,6 +76,23 @@ def check_store_file(path: Path) -> None:
         raise click.ClickException(str(exc)) from None
     finally:
         conn.close()
+
+
+def _check_postgres(url: str) -> None:
+    try:
+        import psycopg
+
+        from spyglass.store.postgres import _schema
+    except ImportError as exc:
+        raise click.ClickException(
+            f"a PostgreSQL store needs psycopg: pip install 'spyglass[postgres]' ({exc})"
+        ) from None
+    try:
+        _schema.connect(url, migrate=True).close()
+    except (psycopg.Error, StoreError) as exc:
+        raise click.ClickException(
+            f"cannot use the spyglass store {mask_url(url)}: {mask_url(str(exc).strip())}"
+        ) from None
 
 
 def listen(host: str, port: int | None) -> socket.socket:
@@ -87,17 +115,18 @@ def listen(host: str, port: int | None) -> socket.socket:
 )
 @click.option(
     "--store",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=STORE,
     default=None,
-    help="The store to write to (default: SPYGLASS_STORE, else .spyglass/spans.sqlite).",
+    help="The store to write to: a file or a postgresql:// URL (default: SPYGLASS_STORE, else "
+    ".spyglass/spans.sqlite).",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=4318, show_default=True, help="The port.")
 @click.option(
     "--token",
-    envvar="SPYGLASS_RECEIVER_TOKEN",
+    envvar=["SPYGLASS_TOKEN", "SPYGLASS_RECEIVER_TOKEN"],
     default=None,
-    help="Require 'Authorization: Bearer <token>' (or set SPYGLASS_RECEIVER_TOKEN).",
+    help="Require 'Authorization: Bearer <token>' (or set SPYGLASS_TOKEN); needed off loopback.",
 )
 @click.option(
     "--max-body-bytes",
@@ -106,7 +135,7 @@ def listen(host: str, port: int | None) -> socket.socket:
     show_default=True,
     help="The largest request body accepted.",
 )
-def serve(store: Path | None, host: str, port: int, token: str | None, max_body_bytes: int) -> None:
+def serve(store: Path | str | None, host: str, port: int, token: str | None, max_body_bytes: int) -> None:
     """Receive OpenTelemetry spans over OTLP/HTTP (POST /v1/traces) and store them.
 
     GenAI log records sent to POST /v1/logs (a conversation sent apart from its span) join their spans.
@@ -114,18 +143,21 @@ def serve(store: Path | None, host: str, port: int, token: str | None, max_body_
     OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318. Listens on 127.0.0.1 unless told otherwise.
     """
     path = store_path(store)
+    if not _is_loopback(host) and not token:
+        raise click.UsageError(
+            f"refusing to listen on {host} without a token: anyone who can reach this port could write to "
+            "the store. Set --token (or SPYGLASS_TOKEN); senders then pass it with "
+            "OTEL_EXPORTER_OTLP_HEADERS='Authorization=Bearer <token>'."
+        )
     check_store_file(path)
     sock = listen(host, port)
-    if not _is_loopback(host) and not token:
-        click.echo(
-            f"warning: listening on {host} without --token: anyone who can reach this port can write to "
-            f"{path}. Set --token (or SPYGLASS_RECEIVER_TOKEN) to require a bearer token.",
-            err=True,
-        )
     app = receiver_app(path, token=token, max_body_bytes=max_body_bytes)
     bound = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
-    ready = f"spyglass: receiving OTLP/HTTP on http://{shown_host}:{bound}/v1/traces into {path}  (Ctrl+C to stop)"
+    ready = (
+        f"spyglass: receiving OTLP/HTTP on http://{shown_host}:{bound}/v1/traces into {shown_store(path)}  "
+        "(Ctrl+C to stop)"
+    )
     serve_app(app, sock, lambda: click.echo(ready, err=True))
 
 

@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -117,6 +117,7 @@ class SqliteSpanProcessor(SpanProcessor):
             exit_timeout=exit_timeout,
         )
         self._path = Path(path)
+        self._shown = self._display_name(path)  # what messages name the store by
         self._max_bytes = max_bytes
         self._max_age_ns = _to_ns(max_age)
         self._batch_size = batch_size
@@ -133,7 +134,7 @@ class SqliteSpanProcessor(SpanProcessor):
         self._rows_count = 0
         self._logged: set[str] = set()
         self._resources = ResourceIds()
-        self._conn: sqlite3.Connection | None = None
+        self._conn: Any = None  # the backend's connection
         self._broken = False  # the file is not a store we may write: nothing will ever be written
         self._next_open_attempt = 0.0
         self._next_write = 0.0  # back-off: no write attempt before this (monotonic seconds)
@@ -228,7 +229,7 @@ class SqliteSpanProcessor(SpanProcessor):
         if stats["dropped"]:
             logger.warning(
                 "spyglass store %s: %d finished spans were not stored (%d written); see dropped_spans",
-                self._path,
+                self._shown,
                 stats["dropped"],
                 stats["written"],
             )
@@ -254,7 +255,7 @@ class SqliteSpanProcessor(SpanProcessor):
             logging.WARNING,
             "spyglass store %s cannot keep up (%d spans, %d bytes waiting): dropping spans and counting them "
             "(dropped_spans)",
-            self._path,
+            self._shown,
             len(self._queue) + self._rows_count,
             self._rows_bytes,
         )
@@ -362,9 +363,9 @@ class SqliteSpanProcessor(SpanProcessor):
         if conn is None:
             return self._back_off()
         try:
-            write_batch(conn, [row for row, _ in rows], self._resources)
+            self._write_batch(conn, [row for row, _ in rows])
         except Exception as exc:
-            if _is_transient(exc):
+            if self._is_transient(exc):
                 self._log_write_problem(exc)
                 return self._back_off()
             return self._write_one_by_one(conn, rows)
@@ -372,13 +373,13 @@ class SqliteSpanProcessor(SpanProcessor):
         self._committed(rows)
         return True
 
-    def _write_one_by_one(self, conn: sqlite3.Connection, rows: list[_Row]) -> bool:
+    def _write_one_by_one(self, conn: Any, rows: list[_Row]) -> bool:
         """Something in the batch cannot be written: find it, drop it alone, write the others."""
         for index, row in enumerate(rows):
             try:
-                write_batch(conn, [row[0]], self._resources)
+                self._write_batch(conn, [row[0]])
             except Exception as exc:
-                if _is_transient(exc):
+                if self._is_transient(exc):
                     del rows[:index]  # the ones before are committed; retry from this one
                     self._log_write_problem(exc)
                     return self._back_off()
@@ -451,36 +452,33 @@ class SqliteSpanProcessor(SpanProcessor):
             f"write:{type(exc).__name__}",
             logging.WARNING,
             "spyglass cannot write spans to %s now (%s); keeping them in memory (up to %d bytes) and retrying",
-            self._path,
+            self._shown,
             exc,
             self._max_buffer_bytes,
         )
 
-    def _connection(self) -> sqlite3.Connection | None:
+    def _connection(self) -> Any:
         if self._conn is None and time.monotonic() >= self._next_open_attempt:
             self._try_open(first=False)
         return self._conn
 
     def _try_open(self, *, first: bool) -> None:
         try:
-            # The constructor runs on the caller's thread: it waits for a lock only briefly, then defers.
-            conn = open_for_writing(self._path, busy_timeout=min(self._busy_timeout, 1.0))
-            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
-            self._conn = conn
+            self._conn = self._open_connection()
         except StoreError as exc:
             if first:
                 raise
             self._broken = True  # a foreign or corrupt file stays that way
             self._next_open_attempt = float("inf")
             self._log_once("open", logging.ERROR, "spyglass will not store spans: %s", exc)
-        except (sqlite3.Error, OSError) as exc:
+        except self._OPEN_ERRORS as exc:
             self._next_open_attempt = time.monotonic() + _RETRY_OPEN_AFTER
             self._log_once(
                 "open",
                 logging.WARNING,
                 "spyglass cannot open its store %s (%s); keeping spans in memory (up to %d bytes) and "
                 "retrying",
-                self._path,
+                self._shown,
                 exc,
                 self._max_buffer_bytes,
             )
@@ -492,11 +490,32 @@ class SqliteSpanProcessor(SpanProcessor):
             return
         self._next_prune = time.monotonic() + self._prune_interval
         try:
-            _prune.prune(
-                self._conn, max_bytes=self._max_bytes, max_age_ns=self._max_age_ns, now_ns=time.time_ns()
-            )
-        except sqlite3.Error as exc:
-            self._log_once("prune", logging.WARNING, "spyglass could not prune %s: %s", self._path, exc)
+            self._prune(self._conn)
+        except self._OPEN_ERRORS as exc:
+            self._log_once("prune", logging.WARNING, "spyglass could not prune %s: %s", self._shown, exc)
+
+    # --- what a backend provides (another backend subclasses these) --------------------------------------
+
+    # Errors opening or pruning the store that may pass: the writer keeps the spans in memory and retries.
+    _OPEN_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, OSError)
+
+    def _display_name(self, path: str | os.PathLike[str]) -> str:
+        return str(Path(path))
+
+    def _open_connection(self) -> Any:
+        # The constructor runs on the caller's thread: it waits for a lock only briefly, then defers.
+        conn = open_for_writing(self._path, busy_timeout=min(self._busy_timeout, 1.0))
+        conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+        return conn
+
+    def _write_batch(self, conn: Any, rows: list[SpanRow]) -> None:
+        write_batch(conn, rows, self._resources)
+
+    def _is_transient(self, exc: BaseException) -> bool:
+        return _is_transient(exc)
+
+    def _prune(self, conn: Any) -> None:
+        _prune.prune(conn, max_bytes=self._max_bytes, max_age_ns=self._max_age_ns, now_ns=time.time_ns())
 
     # --- bookkeeping ------------------------------------------------------------------------------------
 

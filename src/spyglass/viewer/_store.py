@@ -9,24 +9,30 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
-from spyglass.store import SpanStore, StoreError
+from spyglass.store import StoreError
+from spyglass.store._backends import mask_url, open_store
 
 _BUSY_TIMEOUT = 2.0  # seconds a delete waits for a writer's lock; the page should not hang longer
 
 
 class StoreHandle:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._store: SpanStore | None = None
+    def __init__(self, path: Path | str) -> None:
+        self._location = _location(path)
+        # What the page shows: a PostgreSQL URL's password is masked.
+        self.path: Path | str = (
+            mask_url(self._location) if isinstance(self._location, str) else self._location
+        )
+        self._store: Any = None  # a SpanStore or a PostgresSpanStore (the same methods)
         self._lock = threading.Lock()
 
-    def get(self) -> SpanStore:
+    def get(self) -> Any:
         """The open store. Raises `StoreError` when the file is missing or unusable (tried again next time)."""
         with self._lock:
             if self._store is None:
                 # SpanStore never creates a file and leaves a foreign or corrupt one untouched.
-                self._store = SpanStore(self.path, busy_timeout=_BUSY_TIMEOUT)
+                self._store = open_store(self._location, busy_timeout=_BUSY_TIMEOUT)
             return self._store
 
     def reset(self) -> None:
@@ -44,3 +50,14 @@ class StoreHandle:
         return None
 
     close = reset
+
+
+def _location(path: Path | str) -> Path | str:
+    """A store file, or a PostgreSQL URL as text: `Path()` turns `postgresql://h/db` into `postgresql:/h/db`
+    (the app wraps what it is given in one), which is undone here."""
+    text = str(path)
+    for scheme in ("postgresql:", "postgres:"):
+        if text.lower().startswith(scheme + "/"):
+            rest = text[len(scheme) :].lstrip("/")
+            return f"{text[: len(scheme)]}//{rest}"
+    return Path(path)

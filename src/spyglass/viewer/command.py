@@ -8,8 +8,9 @@ from pathlib import Path
 
 import click
 
+from spyglass._store_option import STORE
 from spyglass.receiver.app import Receiver
-from spyglass.receiver.command import check_store_file, listen, store_path
+from spyglass.receiver.command import check_store_file, listen, shown_store, store_path
 from spyglass.viewer._security import local_hosts
 from spyglass.viewer.app import create_app
 from spyglass.viewer.server import is_loopback, serve, url_for
@@ -23,7 +24,7 @@ from spyglass.viewer.server import is_loopback, serve, url_for
 )
 @click.option(
     "--store",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=STORE,
     default=None,
     help="The store to show (default: SPYGLASS_STORE, else .spyglass/spans.sqlite).",
 )
@@ -40,7 +41,7 @@ from spyglass.viewer.server import is_loopback, serve, url_for
     help="The port (0: any free port; default 8047, or a free one if it is taken).",
 )
 @click.option("--no-open", is_flag=True, help="Do not open a browser; just print the URL.")
-def view(store: Path | None, host: str, port: int | None, no_open: bool) -> None:
+def view(store: Path | str | None, host: str, port: int | None, no_open: bool) -> None:
     """Serve a live web page of the traces in the store, on this machine only.
 
     The page shows traces as they are written, with their spans, conversations, tokens and costs. It
@@ -57,7 +58,7 @@ def view(store: Path | None, host: str, port: int | None, no_open: bool) -> None
             fg="yellow",
             err=True,
         )
-    if not path.exists():
+    if isinstance(path, Path) and not path.exists():
         click.secho(f"spyglass view: No spyglass store at {path}: the file does not exist yet", err=True)
         click.secho("The page says so too, and shows the traces once a program writes them.", err=True)
     real_port = sock.getsockname()[1]
@@ -72,7 +73,7 @@ def view(store: Path | None, host: str, port: int | None, no_open: bool) -> None
     url = url_for(sock)
 
     def ready() -> None:
-        click.echo(f"spyglass viewer for {path}: {url}  (Ctrl+C to stop)")
+        click.echo(f"spyglass viewer for {shown_store(path)}: {url}  (Ctrl+C to stop)")
         click.echo(f"OTLP/HTTP receiver: OTEL_EXPORTER_OTLP_ENDPOINT={url.rstrip('/')}")
         if not no_open:
             webbrowser.open(url)

@@ -1,0 +1,172 @@
+"""Writing a batch of span rows to PostgreSQL in one transaction: spans, their search vectors, the traces.
+
+Many writers share one database. Rows are upserted in (trace_id, span_id) order, so two writers touching the
+same spans lock them in the same order (no deadlock); then the change counter row is taken, which orders the
+writers' commits, and the touched traces are summarized from all their committed spans (READ COMMITTED: each
+statement sees every commit before it, the other writers' included).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from psycopg.rows import tuple_row
+
+from spyglass.store._rows import SPAN_COLUMNS, SpanRow
+
+_COLUMNS = (*SPAN_COLUMNS, "resource_id", "row_bytes")
+_UPDATABLE = [column for column in _COLUMNS if column not in ("trace_id", "span_id")]
+_ROWS_PER_STATEMENT = 500
+# A tsvector holds 1 MiB at most (an error past it, which would drop the span): the search covers the start
+# of a huge conversation only.
+_MAX_SEARCH_CHARS = 200_000
+_ROW_PLACEHOLDERS = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ", to_tsvector('simple', %s))"
+# As in SQLite: a pending row never replaces an ended one, and a span sent again only replaces its copy when
+# it carries more events (log records joined to it by the receiver).
+_UPSERT_SPANS = f"""
+    INSERT INTO spans ({", ".join(_COLUMNS)}, search) VALUES {{rows}}
+    ON CONFLICT (trace_id, span_id) DO UPDATE SET
+        {", ".join(f"{column} = excluded.{column}" for column in _UPDATABLE)},
+        search = coalesce(excluded.search, spans.search)
+    WHERE spans.is_pending = 1 OR (excluded.is_pending = 0
+        AND json_array_length(excluded.events::json) > json_array_length(spans.events::json))
+"""
+_TRACE_COLUMNS = (
+    "trace_id",
+    "start_ns",
+    "end_ns",
+    "duration_ns",
+    "root_span_id",
+    "root_name",
+    "message",
+    "service_name",
+    "span_count",
+    "pending_count",
+    "error_count",
+    "models",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cost_usd",
+    "first_prompt",
+    "seq",
+    "data_bytes",
+)
+_SUMMARIZE_TRACES = f"""
+    INSERT INTO traces ({", ".join(_TRACE_COLUMNS)})
+    SELECT g.trace_id, g.start_ns, g.end_ns, g.end_ns - g.start_ns, root.span_id, root.name,
+        coalesce(root.message, root.name), root.service_name, g.span_count, g.pending_count, g.error_count,
+        (SELECT coalesce(json_agg(m.model ORDER BY m.model), '[]'::json)::text FROM (
+            SELECT DISTINCT model FROM spans WHERE trace_id = g.trace_id AND model IS NOT NULL) AS m),
+        g.input_tokens, g.output_tokens,
+        CASE WHEN g.input_tokens IS NULL AND g.output_tokens IS NULL THEN NULL
+            ELSE coalesce(g.input_tokens, 0) + coalesce(g.output_tokens, 0) END,
+        g.cost_usd,
+        (SELECT p.prompt_preview FROM spans AS p
+            WHERE p.trace_id = g.trace_id AND p.prompt_preview IS NOT NULL ORDER BY p.start_ns, p.id LIMIT 1),
+        %(seq)s, g.data_bytes
+    FROM (
+        SELECT trace_id, min(start_ns) AS start_ns, max(coalesce(nullif(end_ns, 0), start_ns)) AS end_ns,
+            count(*) AS span_count, sum(is_pending) AS pending_count,
+            count(*) FILTER (WHERE status_code = 'ERROR') AS error_count, sum(input_tokens) AS input_tokens,
+            sum(output_tokens) AS output_tokens, sum(cost_usd) AS cost_usd, sum(row_bytes) AS data_bytes
+        FROM spans WHERE trace_id = ANY(%(ids)s) GROUP BY trace_id
+    ) AS g
+    JOIN spans AS root ON root.id = (
+        SELECT r.id FROM spans AS r WHERE r.trace_id = g.trace_id
+        ORDER BY r.parent_span_id IS NOT NULL, r.start_ns, r.id LIMIT 1)
+    ON CONFLICT (trace_id) DO UPDATE SET
+        {", ".join(f"{column} = excluded.{column}" for column in _TRACE_COLUMNS[1:])}
+"""
+
+
+def next_seq(conn: psycopg.Connection[Any]) -> int:
+    """Take the next change number; the row stays locked until commit, so numbers follow commit order."""
+    row = (
+        conn.cursor(row_factory=tuple_row)
+        .execute("UPDATE spyglass_meta SET value = value + 1 WHERE key = 'change_seq' RETURNING value")
+        .fetchone()
+    )
+    assert row is not None  # made by the first migration
+    return int(row[0])
+
+
+def write_batch(conn: psycopg.Connection[Any], rows: Sequence[SpanRow], resources: dict[str, int]) -> None:
+    """Write `rows` (pending or final) and refresh the summaries of their traces, in one transaction."""
+    if not rows:
+        return
+    latest: dict[tuple[str, str], SpanRow] = {}
+    for row in rows:  # one statement cannot touch a row twice: the final or richer copy wins
+        kept = latest.get(row.key)
+        if kept is None or not _replaces(kept, row):
+            latest[row.key] = row
+    new_resources: dict[str, int] = {}
+    with conn.transaction():
+        models = {key: row.values["model"] for key, row in latest.items()}
+        params: list[tuple[object, ...]] = []
+        for key in sorted(latest):
+            row = latest[key]
+            resource_id = resources.get(row.resource) or new_resources.get(row.resource)
+            if resource_id is None:
+                resource_id = new_resources[row.resource] = _resource_id(conn, row.resource)
+            if row.linked_span is not None:
+                _inherit_model(conn, row, row.linked_span, models)
+            values = [_text(row.values[column]) for column in SPAN_COLUMNS]
+            params.append(
+                (*values, resource_id, row.size, _text(row.search_text[:_MAX_SEARCH_CHARS]) or None)
+            )
+        for start in range(0, len(params), _ROWS_PER_STATEMENT):
+            chunk = params[start : start + _ROWS_PER_STATEMENT]
+            sql = _UPSERT_SPANS.format(rows=", ".join([_ROW_PLACEHOLDERS] * len(chunk)))
+            conn.execute(sql.encode(), [value for row_params in chunk for value in row_params])
+        seq = next_seq(conn)
+        trace_ids = sorted({key[0] for key in latest})
+        conn.execute(_SUMMARIZE_TRACES.encode(), {"seq": seq, "ids": trace_ids})
+    resources.update(new_resources)
+
+
+def _replaces(kept: SpanRow, new: SpanRow) -> bool:
+    """Whether `kept` should stay over `new` (the same span twice in one batch)."""
+    if new.is_pending and not kept.is_pending:
+        return True
+    return not kept.is_pending and not new.is_pending and _events(kept) >= _events(new)
+
+
+def _events(row: SpanRow) -> int:
+    return len(json.loads(row.values["events"]))
+
+
+def _resource_id(conn: psycopg.Connection[Any], resource: str) -> int:
+    digest = hashlib.sha256(resource.encode()).hexdigest()
+    conn.execute(
+        "INSERT INTO resources (digest, resource) VALUES (%s, %s) ON CONFLICT (digest) DO NOTHING",
+        (digest, _text(resource)),
+    )
+    found = conn.execute("SELECT id FROM resources WHERE digest = %s", (digest,)).fetchone()
+    assert found is not None  # inserted just now or by another writer
+    return int(found[0])
+
+
+def _inherit_model(
+    conn: psycopg.Connection[Any], row: SpanRow, linked: tuple[str, str], models: dict[tuple[str, str], Any]
+) -> None:
+    # A stream span may only know the dated response model; it belongs with its request's model.
+    model = models.get(linked)
+    if model is None:
+        found = conn.execute(
+            "SELECT model FROM spans WHERE trace_id = %s AND span_id = %s", linked
+        ).fetchone()
+        model = found[0] if found is not None else None
+    if model is not None:
+        row.values["model"] = model
+
+
+def _text(value: object) -> Any:
+    # PostgreSQL text cannot hold NUL (SQLite can); the rows' JSON already escapes it as \u0000.
+    if isinstance(value, str) and "\x00" in value:
+        return value.replace("\x00", "\ufffd")
+    return value

@@ -1,0 +1,148 @@
+"""The PostgreSQL schema as named migrations, applied under an advisory lock so concurrent openers agree.
+
+A database written by a newer spyglass (an applied migration this code does not know) raises `StoreError`
+and is left untouched.
+"""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+
+from spyglass.store._backends import mask_url
+from spyglass.store._errors import StoreError
+from spyglass.store._schema import Migration
+
+MIGRATIONS_TABLE = "spyglass_migrations"
+_LOCK_KEY = 0x5350_5947  # "SPYG": one advisory lock for migrating
+
+_INITIAL = Migration(
+    "0001_spans_traces_tsvector",
+    (
+        "CREATE TABLE spyglass_meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL)",
+        "INSERT INTO spyglass_meta (key, value) VALUES ('change_seq', 0)",
+        """CREATE TABLE resources (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            digest TEXT NOT NULL UNIQUE,
+            resource TEXT NOT NULL
+        )""",
+        """CREATE TABLE spans (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            trace_id TEXT NOT NULL,
+            span_id TEXT NOT NULL,
+            parent_span_id TEXT,
+            name TEXT NOT NULL,
+            span_kind TEXT NOT NULL,
+            kind TEXT,
+            message TEXT,
+            start_ns BIGINT NOT NULL,
+            end_ns BIGINT,
+            duration_ns BIGINT,
+            status_code TEXT NOT NULL,
+            status_description TEXT,
+            service_name TEXT,
+            model TEXT,
+            response_model TEXT,
+            provider TEXT,
+            operation TEXT,
+            input_tokens BIGINT,
+            output_tokens BIGINT,
+            cost_usd DOUBLE PRECISION,
+            prompt_preview TEXT,
+            is_pending INTEGER NOT NULL,
+            attributes TEXT NOT NULL,
+            events TEXT NOT NULL,
+            links TEXT NOT NULL,
+            resource_id BIGINT REFERENCES resources (id),
+            scope TEXT,
+            row_bytes BIGINT NOT NULL,
+            search TSVECTOR,
+            UNIQUE (trace_id, span_id)
+        )""",
+        "CREATE INDEX spans_model ON spans (model, kind, duration_ns) WHERE model IS NOT NULL",
+        "CREATE INDEX spans_search ON spans USING GIN (search)",
+        """CREATE TABLE traces (
+            trace_id TEXT PRIMARY KEY,
+            start_ns BIGINT NOT NULL,
+            end_ns BIGINT NOT NULL,
+            duration_ns BIGINT NOT NULL,
+            root_span_id TEXT,
+            root_name TEXT,
+            message TEXT,
+            service_name TEXT,
+            span_count BIGINT NOT NULL,
+            pending_count BIGINT NOT NULL,
+            error_count BIGINT NOT NULL,
+            models TEXT NOT NULL,
+            input_tokens BIGINT,
+            output_tokens BIGINT,
+            total_tokens BIGINT,
+            cost_usd DOUBLE PRECISION,
+            first_prompt TEXT,
+            seq BIGINT NOT NULL,
+            data_bytes BIGINT NOT NULL
+        )""",
+        "CREATE INDEX traces_start ON traces (start_ns DESC, trace_id DESC)",
+        "CREATE INDEX traces_end ON traces (end_ns)",
+        "CREATE INDEX traces_seq ON traces (seq)",
+        "CREATE TABLE deletions (seq BIGINT NOT NULL, trace_id TEXT)",
+        "CREATE INDEX deletions_seq ON deletions (seq)",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_INITIAL,)
+
+
+def connect(url: str, *, migrate: bool, timeout: int = 10) -> psycopg.Connection[tuple[object, ...]]:
+    """Connect to the store at `url`, checked (and, with `migrate`, created or upgraded).
+
+    Raises:
+        StoreError: the database has a newer spyglass schema, or an older one and `migrate` is false.
+        psycopg.OperationalError: the server cannot be reached now (the caller decides whether to retry).
+    """
+    conn = psycopg.connect(url, autocommit=True, connect_timeout=timeout)
+    try:
+        missing = _missing(conn, url)
+        if missing and not migrate:
+            raise StoreError(
+                f"{mask_url(url)} has no spyglass store, or an older schema (missing migrations "
+                f"{', '.join(missing)}); write to it once (spyglass serve or run --store) to create it"
+            )
+        if missing:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} "
+                    "(name TEXT PRIMARY KEY, applied_at DOUBLE PRECISION)"
+                )
+                still_missing = set(_missing(conn, url))  # another process may have migrated meanwhile
+                for migration in MIGRATIONS:
+                    if migration.name in still_missing:
+                        for statement in migration.statements:
+                            conn.execute(statement.encode())  # our own constant SQL
+                        conn.execute(
+                            f"INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) VALUES (%s, %s)",
+                            (migration.name, time.time()),
+                        )
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _missing(conn: psycopg.Connection[tuple[object, ...]], url: str) -> list[str]:
+    exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (MIGRATIONS_TABLE,)).fetchone()
+    applied = (
+        [str(row[0]) for row in conn.execute(f"SELECT name FROM {MIGRATIONS_TABLE} ORDER BY name")]
+        if exists and exists[0]
+        else []
+    )
+    known = [migration.name for migration in MIGRATIONS]
+    unknown = [name for name in applied if name not in known]
+    if unknown:
+        raise StoreError(
+            f"{mask_url(url)} was written by a newer spyglass (unknown schema migrations "
+            f"{', '.join(unknown)}); upgrade spyglass to use it. The database was left untouched."
+        )
+    return [name for name in known if name not in applied]

@@ -1,0 +1,311 @@
+"""`PostgresSpanStore`: `SpanStore`'s queries on a PostgreSQL store, for the viewer and the CLI.
+
+Same methods, same results (plain dicts typed in `spyglass.store.reader`). Search uses the spans' `tsvector`
+(GIN index): every word must appear in one span, the last one as a prefix. Live updates follow the change
+counter every writer takes (`current_cursor()`/`changes_since()`), so a viewer sees any writer's spans.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from types import TracebackType
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from spyglass.store._backends import mask_url
+from spyglass.store._errors import StoreError
+from spyglass.store.postgres import _prune, _schema
+from spyglass.store.reader import (
+    Changes,
+    ModelStats,
+    SpanRecord,
+    StoreStats,
+    TraceStatus,
+    TraceSummary,
+    _span_record,
+    _trace_summary,
+)
+
+_SPAN_FIELDS = [field for field in SpanRecord.__annotations__ if field != "resource"]
+_SPAN_SELECT = (
+    f"SELECT {', '.join(f's.{field}' for field in _SPAN_FIELDS)}, s.id, s.resource_id, r.resource AS resource "
+    "FROM spans s LEFT JOIN resources r ON r.id = s.resource_id"
+)
+_TRACE_SELECT = (
+    "SELECT trace_id, start_ns, end_ns, duration_ns, root_span_id, root_name, message, service_name, \
+span_count, pending_count, error_count, models, input_tokens, output_tokens, total_tokens, cost_usd, \
+first_prompt, seq FROM traces"
+)
+_STATUS_CONDITIONS: dict[str, str] = {
+    "error": "error_count > 0",
+    "pending": "error_count = 0 AND pending_count > 0",
+    "ok": "error_count = 0 AND pending_count = 0",
+}
+
+
+class PostgresSpanStore:
+    """Read (and delete from) a spyglass store in PostgreSQL; the same methods as `SpanStore`.
+
+    Args:
+        url: `postgresql://user[:password]@host[:port]/dbname`.
+        readonly: never write; `delete_trace()`, `clear()` and `prune()` then raise.
+
+    Raises:
+        StoreError: the server cannot be reached, or the database has no spyglass store or a newer one.
+    """
+
+    def __init__(self, url: str, *, readonly: bool = False) -> None:
+        self._url = url
+        self._readonly = readonly
+        try:
+            self._conn = _schema.connect(url, migrate=not readonly)
+        except psycopg.Error as exc:
+            raise StoreError(f"Cannot open the spyglass store {mask_url(url)}: {mask_url(str(exc))}") from exc
+        self._conn.row_factory = dict_row  # type: ignore[assignment]  # rows as dicts from here on
+        self._lock = threading.Lock()
+
+    @property
+    def path(self) -> str:
+        """The store's URL, its password masked (what messages show)."""
+        return mask_url(self._url)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> PostgresSpanStore:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def list_traces(
+        self,
+        limit: int = 50,
+        *,
+        before: int | None = None,
+        status: TraceStatus | None = None,
+        model: str | None = None,
+        service: str | None = None,
+        min_duration: float | None = None,
+        max_duration: float | None = None,
+        min_tokens: int | None = None,
+        min_cost: float | None = None,
+        search: str | None = None,
+    ) -> list[TraceSummary]:
+        """The newest traces first, filtered (see `SpanStore.list_traces`)."""
+        conditions: list[str] = []
+        params: list[object] = []
+
+        def add(condition: str, *values: object) -> None:
+            conditions.append(condition)
+            params.extend(values)
+
+        if before is not None:
+            add("start_ns < %s", before)
+        if status is not None:
+            add(_STATUS_CONDITIONS[status])
+        if model is not None:
+            add("models::jsonb ? %s", model)
+        if service is not None:
+            add("service_name = %s", service)
+        if min_duration is not None:
+            add("duration_ns >= %s", int(min_duration * 1e9))
+        if max_duration is not None:
+            add("duration_ns <= %s", int(max_duration * 1e9))
+        if min_tokens is not None:
+            add("total_tokens >= %s", min_tokens)
+        if min_cost is not None:
+            add("cost_usd >= %s", min_cost)
+        if search is not None:
+            query = _tsquery(search)
+            if query is not None:
+                add(
+                    "trace_id IN (SELECT trace_id FROM spans WHERE search @@ to_tsquery('simple', %s))", query
+                )
+        where = "WHERE " + " AND ".join(conditions) if conditions else ""
+        sql = f"{_TRACE_SELECT} {where} ORDER BY start_ns DESC, trace_id DESC LIMIT %s"
+        with self._reading() as conn:
+            return [_trace_summary(row) for row in conn.execute(sql.encode(), [*params, limit])]
+
+    def get_trace(self, trace_id: str) -> list[SpanRecord]:
+        """Every span of a trace, in start order (empty if there is no such trace)."""
+        with self._reading() as conn:
+            rows = conn.execute(
+                f"{_SPAN_SELECT} WHERE s.trace_id = %s ORDER BY s.start_ns, s.id".encode(), (trace_id,)
+            )
+            return [_span_record(row) for row in rows]
+
+    def get_trace_json(self, trace_id: str) -> str:
+        """`get_trace()` as JSON text (the same records, in the same order)."""
+        return json.dumps(self.get_trace(trace_id), ensure_ascii=False, separators=(",", ":"))
+
+    def get_span(self, trace_id: str, span_id: str) -> SpanRecord | None:
+        with self._reading() as conn:
+            row = conn.execute(
+                f"{_SPAN_SELECT} WHERE s.trace_id = %s AND s.span_id = %s".encode(), (trace_id, span_id)
+            ).fetchone()
+        return None if row is None else _span_record(row)
+
+    def get_trace_summary(self, trace_id: str) -> TraceSummary | None:
+        with self._reading() as conn:
+            row = conn.execute(f"{_TRACE_SELECT} WHERE trace_id = %s".encode(), (trace_id,)).fetchone()
+        return None if row is None else _trace_summary(row)
+
+    def model_summary(self, *, since_ns: int | None = None) -> list[ModelStats]:
+        """Per model: calls, errors, latency percentiles of the calls (nearest rank), tokens and cost."""
+        since = "" if since_ns is None else "AND start_ns >= %(since)s"
+        aggregate = f"""
+            SELECT model, count(*) FILTER (WHERE kind = 'llm') AS calls,
+                count(*) FILTER (WHERE status_code = 'ERROR') AS errors,
+                coalesce(sum(input_tokens), 0) AS input_tokens, coalesce(sum(output_tokens), 0) AS output_tokens,
+                coalesce(sum(cost_usd), 0.0) AS cost_usd,
+                array_agg(duration_ns ORDER BY duration_ns)
+                    FILTER (WHERE kind = 'llm' AND duration_ns IS NOT NULL) AS durations
+            FROM spans WHERE model IS NOT NULL AND kind IN ('llm', 'llm_stream') {since}
+            GROUP BY model ORDER BY calls DESC, model
+        """
+        with self._reading() as conn:
+            rows = conn.execute(aggregate.encode(), {"since": since_ns}).fetchall()
+        return [_model_stats(row) for row in rows]
+
+    def current_cursor(self) -> int:
+        """The change number of the latest write: start following `changes_since()` from here."""
+        with self._reading() as conn:
+            return _cursor(conn)
+
+    def changes_since(self, cursor: int, *, limit: int = 500) -> Changes:
+        """Traces written or deleted after `cursor`, by any writer (from `current_cursor()` or a previous
+        call)."""
+        with self._reading() as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")  # one snapshot
+            return _changes(conn, cursor, limit)
+
+    def stats(self) -> StoreStats:
+        """Traces, spans, and `bytes` of span data (see `_prune.used_bytes`)."""
+        with self._reading() as conn:
+            row = conn.execute(
+                "SELECT count(*) AS traces, coalesce(sum(span_count), 0) AS spans FROM traces"
+            ).fetchone()
+            assert row is not None
+            return {
+                "traces": int(row["traces"]),
+                "spans": int(row["spans"]),
+                "bytes": _prune.used_bytes(conn),
+            }
+
+    def delete_trace(self, trace_id: str) -> bool:
+        """Delete a trace and its spans; False if there was no such trace."""
+        with self._writing() as conn:
+            return _prune.delete_traces(conn, [trace_id]) > 0
+
+    def clear(self) -> None:
+        """Delete every trace."""
+        with self._writing() as conn:
+            _prune.clear(conn)
+
+    def prune(self, *, max_bytes: int | None = None, max_age: float | timedelta | None = None) -> int:
+        """Delete the oldest whole traces past a size (span data bytes) or an age (seconds); returns how many
+        were deleted."""
+        max_age_ns = None
+        if max_age is not None:
+            seconds = max_age.total_seconds() if isinstance(max_age, timedelta) else max_age
+            max_age_ns = int(seconds * 1e9)
+        with self._writing() as conn:
+            return _prune.prune(conn, max_bytes=max_bytes, max_age_ns=max_age_ns, now_ns=time.time_ns())
+
+    @contextmanager
+    def _reading(self) -> Iterator[psycopg.Connection[Any]]:
+        with self._lock:
+            try:
+                yield self._conn
+            except psycopg.Error as exc:
+                raise StoreError(f"Cannot read the spyglass store {self.path}: {mask_url(str(exc))}") from exc
+
+    @contextmanager
+    def _writing(self) -> Iterator[psycopg.Connection[Any]]:
+        if self._readonly:
+            raise StoreError(f"The spyglass store {self.path} was opened read-only")
+        with self._lock:
+            try:
+                yield self._conn
+            except psycopg.Error as exc:
+                raise StoreError(
+                    f"Cannot write to the spyglass store {self.path}: {mask_url(str(exc))}"
+                ) from exc
+
+
+def _tsquery(text: str) -> str | None:
+    """User words as a tsquery: every word required, the last one as a prefix; no tsquery syntax leaks."""
+    words = [word.lower() for word in re.findall(r"\w+", text)]
+    if not words:
+        return None
+    quoted = [f"'{word}'" for word in words]
+    quoted[-1] += ":*"
+    return " & ".join(quoted)
+
+
+def _model_stats(row: dict[str, Any]) -> ModelStats:
+    calls = int(row["calls"])
+    durations: list[int] = row["durations"] or []
+    return {
+        "model": row["model"],
+        "calls": calls,
+        "errors": int(row["errors"]),
+        "error_rate": int(row["errors"]) / calls if calls else 0.0,
+        "p50_duration_ns": _nearest_rank(durations, 0.50),
+        "p95_duration_ns": _nearest_rank(durations, 0.95),
+        "input_tokens": int(row["input_tokens"]),
+        "output_tokens": int(row["output_tokens"]),
+        "total_tokens": int(row["input_tokens"]) + int(row["output_tokens"]),
+        "cost_usd": float(row["cost_usd"]),
+    }
+
+
+def _nearest_rank(sorted_values: list[int], fraction: float) -> int | None:
+    if not sorted_values:
+        return None
+    return int(sorted_values[max(math.ceil(fraction * len(sorted_values)) - 1, 0)])
+
+
+def _cursor(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute("SELECT value FROM spyglass_meta WHERE key = 'change_seq'").fetchone()
+    assert row is not None
+    return int(row["value"])
+
+
+def _changes(conn: psycopg.Connection[Any], cursor: int, limit: int) -> Changes:
+    rows = conn.execute(
+        f"{_TRACE_SELECT} WHERE seq > %s ORDER BY seq LIMIT %s".encode(), (cursor, limit)
+    ).fetchall()
+    more = len(rows) == limit
+    if more:
+        upper = int(rows[-1]["seq"])  # finish that change's traces so the next call can start after it
+        rows = conn.execute(
+            f"{_TRACE_SELECT} WHERE seq > %s AND seq <= %s ORDER BY seq".encode(), (cursor, upper)
+        ).fetchall()
+    else:
+        upper = _cursor(conn)
+    traces = [_trace_summary(row) for row in rows]
+    present = {trace["trace_id"] for trace in traces}
+    deletions = conn.execute(
+        "SELECT trace_id FROM deletions WHERE seq > %s AND seq <= %s ORDER BY seq", (cursor, upper)
+    ).fetchall()
+    return {
+        "cursor": upper,
+        "traces": traces,
+        "deleted": [row["trace_id"] for row in deletions if row["trace_id"] not in (None, *present)],
+        "cleared": any(row["trace_id"] is None for row in deletions),
+        "more": more,
+    }
