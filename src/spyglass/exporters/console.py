@@ -121,13 +121,24 @@ class ConsoleSpanProcessor(SpanProcessor):
         except Exception:
             log_internal_error(_WHERE)
 
+    @property
+    def dropped_spans(self) -> int:
+        """Lines never printed: the output took nothing while too much waited (a pipe nobody reads)."""
+        return self._pending.dropped if self._pending is not None else 0
+
+    def stats(self) -> dict[str, int]:
+        """`waiting_finished`: texts not printed yet (lost if the program ends now)."""
+        return {"waiting_finished": self._pending.waiting if self._pending is not None else 0}
+
     def shutdown(self) -> None:
         pass
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         try:
-            if self._pending is not None:
-                self._pending.write_all()
+            pending = self._pending
+            if pending is not None:
+                pending.write_all()
+                return pending.waiting == 0
             self._console.file.flush()
         except Exception:
             log_internal_error(_WHERE)
