@@ -174,11 +174,12 @@ def run(
 
 @main.command("import", short_help="Load OTLP JSON traces from a file into the store.")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--store", type=click.Path(dir_okay=False, path_type=Path), default=None, help=_STORE_HELP)
-def import_(file: Path, store: Path | None) -> None:
+@click.option("--store", type=STORE, default=None, help=_STORE_HELP)
+def import_(file: Path, store: Path | str | None) -> None:
     """Load the traces of an OTLP JSON file (the viewer's "Export OTLP JSON", or an OTLP/HTTP JSON body)
     into the store. A file that is not valid OTLP JSON writes nothing."""
     from .importer import ImportFailed, import_otlp_json
+    from .store._backends import mask_url
 
     path = store or _resolve_store(None)
     assert path is not None  # _resolve_store(None) is always a path
@@ -187,7 +188,7 @@ def import_(file: Path, store: Path | None) -> None:
             count = import_otlp_json(file, path)
         except ImportFailed as exc:
             raise click.ClickException(str(exc)) from None
-    click.echo(f"Imported {count} span{'' if count == 1 else 's'} into {path}.", err=True)
+    click.echo(f"Imported {count} span{'' if count == 1 else 's'} into {mask_url(str(path))}.", err=True)
 
 
 def _spyglass_command() -> str:

@@ -9,9 +9,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from spyglass._scrubbing import Scrubber
+from spyglass._scrubbing_options import ScrubbingOptions
 from spyglass.receiver._decode import PayloadError, decoded_spans, parse_json
 from spyglass.receiver._joiner import LogJoiner
-from spyglass.store import SqliteSpanProcessor
+from spyglass.store._backends import mask_url, store_processor
 
 _CHUNK = 10_000  # spans handed to the writer at a time: well under its queue bound
 _TIMEOUT = 60.0  # seconds to wait for one chunk to be committed
@@ -29,18 +31,19 @@ def import_otlp_json(source: str | os.PathLike[str], store: str | os.PathLike[st
     except OSError as exc:
         raise ImportFailed(f"Cannot read {path}: {exc.strerror or exc}") from None
     try:
-        spans = LogJoiner().spans_received(decoded_spans(parse_json(body)))
+        scrubber = Scrubber(ScrubbingOptions())  # a file from anywhere: no secret reaches the store from it
+        spans = [scrubber.scrub_span(s) for s in LogJoiner().spans_received(decoded_spans(parse_json(body)))]
     except PayloadError as exc:
         raise ImportFailed(f"{path} is not OTLP JSON traces ({exc}); nothing was imported.") from None
     except RecursionError:
         raise ImportFailed(f"{path} is nested too deeply; nothing was imported.") from None
-    processor = SqliteSpanProcessor(store)
+    processor = store_processor(store)
     try:
         for start in range(0, len(spans), _CHUNK):
             commit = processor.submit(spans[start : start + _CHUNK])
             if commit is None or not commit.wait(_TIMEOUT):
                 raise ImportFailed(
-                    f"The store {processor.path} did not take the spans in time; "
+                    f"The store {mask_url(str(processor.path))} did not take the spans in time; "
                     f"{start} of {len(spans)} were written before this."
                 )
     finally:

@@ -267,3 +267,19 @@ def test_an_empty_request_is_accepted(receiver: RunningReceiver) -> None:
     assert post(receiver.traces_url, b"").status == 200
     assert post_json(receiver.traces_url, {}).status == 200
     assert receiver.spans() == []
+
+
+def test_secrets_sent_by_another_program_never_reach_the_store(receiver: RunningReceiver) -> None:
+    # A plain OpenTelemetry SDK (no spyglass scrubbing) recording a prompt with a key in it.
+    key = "sk-proj-" + "Zq7" * 16
+    prompt = json.dumps([{"role": "user", "parts": [{"type": "text", "content": f"my key is {key}"}]}])
+    span = json_span(
+        "chat gpt-4o",
+        attributes=attributes({"gen_ai.input.messages": prompt, "password": "hunter2-planted"}),
+    )
+    assert post_json(receiver.traces_url, otlp_json(span)).status == 200
+    stored = receiver.span("chat gpt-4o")
+    assert stored["attributes"]["password"] == "[REDACTED: password]"
+    store = Path(receiver.receiver.store_path)
+    raw = b"".join(path.read_bytes() for path in store.parent.glob(store.name + "*"))
+    assert key.encode() not in raw and b"hunter2-planted" not in raw

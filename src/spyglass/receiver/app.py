@@ -36,6 +36,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from spyglass._arguments import is_postgres_url
+from spyglass._scrubbing import Scrubber
+from spyglass._scrubbing_options import ScrubbingOptions
 from spyglass.receiver._decode import PayloadError, decoded_spans, parse_json, parse_protobuf
 from spyglass.receiver._joiner import LogJoiner
 from spyglass.receiver._logs import SpanEvent, parse_logs_json, parse_logs_protobuf, span_events
@@ -114,6 +116,9 @@ class Receiver:
         self.received_spans = 0
         self.received_span_events = 0  # GenAI log records joined (or waiting to be joined) to a span
         self._joiner = LogJoiner()
+        # What other programs send is scrubbed as spyglass's own spans are: a shared store holds no secret
+        # because one sender did not scrub (a plain OpenTelemetry SDK recording prompts with keys in them).
+        self._scrubber = Scrubber(ScrubbingOptions())
         self.routes: list[BaseRoute] = [
             Route("/v1/traces", self.traces, methods=["POST"]),
             Route("/v1/logs", self.logs, methods=["POST"]),
@@ -235,7 +240,7 @@ class Receiver:
             spans = join(list(received))
         if not spans:  # log records waiting for their span: kept by the joiner, in memory only
             return
-        commit = self.processor.submit(spans)
+        commit = self.processor.submit([self._scrubber.scrub_span(span) for span in spans])
         # A resent span that was stored already is ignored by the store, so retrying the whole batch is safe.
         if commit is None:
             raise _Refused(503, "the store's memory bound is reached; retry later", _RETRY)

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from spyglass._arguments import is_postgres_url
 from spyglass.store import StoreError
 from spyglass.store._backends import mask_url, open_store
 
@@ -53,8 +54,10 @@ class StoreHandle:
 
 
 def _location(path: Path | str) -> Path | str:
-    """A store file, or a PostgreSQL URL as text: `Path()` turns `postgresql://h/db` into `postgresql:/h/db`
-    (the app wraps what it is given in one), which is undone here."""
+    """A store file, or a PostgreSQL URL kept as the text it is (a socket URL `postgresql:///db?host=/run`
+    too). A URL someone wrapped in `Path()` (`postgresql:/h/db`) is made a URL again."""
+    if is_postgres_url(path):
+        return str(path)
     text = str(path)
     for scheme in ("postgresql:", "postgres:"):
         if text.lower().startswith(scheme + "/"):

@@ -61,7 +61,7 @@ def create_app(
         extra_routes: more routes, checked before the viewer's own.
         poll_seconds: how often live pages look for new writes.
     """
-    handle = StoreHandle(Path(store_path))
+    handle = StoreHandle(store_path if isinstance(store_path, str) else Path(store_path))
     templates = Jinja2Templates(directory=_HERE / "templates")
     _format.register(templates.env)
 
