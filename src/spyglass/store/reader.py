@@ -355,6 +355,9 @@ class SpanStore:
                 raise StoreError(f"Cannot write to the spyglass store {self._path}: {exc}") from exc
 
 
+_SQLITE_MODEL_CONDITION = "EXISTS (SELECT 1 FROM json_each(traces.models) WHERE value = ?)"
+
+
 def _trace_filters(
     *,
     before: int | None,
@@ -365,12 +368,16 @@ def _trace_filters(
     max_duration: float | None,
     min_tokens: int | None,
     min_cost: float | None,
+    placeholder: str = "?",
+    model_condition: str = _SQLITE_MODEL_CONDITION,
 ) -> tuple[list[str], list[object]]:
+    """The conditions on the traces table for `list_traces`' filters, and their parameters. Each backend
+    gives its own parameter `placeholder` and how it tests a trace's list of models (`model_condition`)."""
     conditions: list[str] = []
     params: list[object] = []
 
     def add(condition: str, *values: object) -> None:
-        conditions.append(condition)
+        conditions.append(condition.replace("?", placeholder))
         params.extend(values)
 
     if before is not None:
@@ -378,7 +385,8 @@ def _trace_filters(
     if status is not None:
         add(_STATUS_CONDITIONS[status])
     if model is not None:
-        add("EXISTS (SELECT 1 FROM json_each(traces.models) WHERE value = ?)", model)
+        conditions.append(model_condition)
+        params.append(model)
     if service is not None:
         add("service_name = ?", service)
     if min_duration is not None:

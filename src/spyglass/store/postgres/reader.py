@@ -32,7 +32,9 @@ from spyglass.store.reader import (
     TraceStatus,
     TraceSummary,
     _span_record,
+    _trace_filters,
     _trace_summary,
+    _where,
 )
 
 _SPAN_FIELDS = [field for field in SpanRecord.__annotations__ if field != "resource"]
@@ -45,11 +47,6 @@ _TRACE_SELECT = (
 span_count, pending_count, error_count, models, input_tokens, output_tokens, total_tokens, cost_usd, \
 first_prompt, seq FROM traces"
 )
-_STATUS_CONDITIONS: dict[str, str] = {
-    "error": "error_count > 0",
-    "pending": "error_count = 0 AND pending_count > 0",
-    "ok": "error_count = 0 AND pending_count = 0",
-}
 
 
 class PostgresSpanStore:
@@ -105,37 +102,26 @@ class PostgresSpanStore:
         search: str | None = None,
     ) -> list[TraceSummary]:
         """The newest traces first, filtered (see `SpanStore.list_traces`)."""
-        conditions: list[str] = []
-        params: list[object] = []
-
-        def add(condition: str, *values: object) -> None:
-            conditions.append(condition)
-            params.extend(values)
-
-        if before is not None:
-            add("start_ns < %s", before)
-        if status is not None:
-            add(_STATUS_CONDITIONS[status])
-        if model is not None:
-            add("models::jsonb ? %s", model)
-        if service is not None:
-            add("service_name = %s", service)
-        if min_duration is not None:
-            add("duration_ns >= %s", int(min_duration * 1e9))
-        if max_duration is not None:
-            add("duration_ns <= %s", int(max_duration * 1e9))
-        if min_tokens is not None:
-            add("total_tokens >= %s", min_tokens)
-        if min_cost is not None:
-            add("cost_usd >= %s", min_cost)
+        conditions, params = _trace_filters(
+            before=before,
+            status=status,
+            model=model,
+            service=service,
+            min_duration=min_duration,
+            max_duration=max_duration,
+            min_tokens=min_tokens,
+            min_cost=min_cost,
+            placeholder="%s",
+            model_condition="models::jsonb ? %s",
+        )
         if search is not None:
             query = _tsquery(search)
             if query is not None:
-                add(
-                    "trace_id IN (SELECT trace_id FROM spans WHERE search @@ to_tsquery('simple', %s))", query
+                conditions.append(
+                    "trace_id IN (SELECT trace_id FROM spans WHERE search @@ to_tsquery('simple', %s))"
                 )
-        where = "WHERE " + " AND ".join(conditions) if conditions else ""
-        sql = f"{_TRACE_SELECT} {where} ORDER BY start_ns DESC, trace_id DESC LIMIT %s"
+                params.append(query)
+        sql = f"{_TRACE_SELECT} {_where(conditions)} ORDER BY start_ns DESC, trace_id DESC LIMIT %s"
         with self._reading() as conn:
             return [_trace_summary(row) for row in conn.execute(sql.encode(), [*params, limit])]
 
