@@ -94,6 +94,46 @@ def test_a_processor_raising_systemexit_is_contained() -> None:
     pipeline.shutdown(5)
 
 
+class _Starts(SpanProcessor):
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.ended: list[str] = []
+
+    def on_start(self, span: object, parent_context: object = None) -> None:
+        self.started.append(span.name)  # type: ignore[attr-defined]
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self.ended.append(span.name)
+
+
+def test_starts_are_queued_only_when_a_sink_reads_them() -> None:
+    """An OTLP exporter or an application's processor reads ended spans only: their starts cost nothing."""
+    prepared: list[tuple[str, bool]] = []
+
+    def prepare(span: ReadableSpan, started: bool) -> None:
+        prepared.append((span.name, started))
+
+    class EndsOnly(SpanProcessor):
+        def on_end(self, span: ReadableSpan) -> None:
+            pass
+
+    ends_only = SpanPipeline([EndsOnly()], prepare=prepare, app_processors=[_Starts()])
+    reader = _Starts()
+    with_starts = SpanPipeline([reader, EndsOnly()], prepare=prepare)
+    assert not ends_only.background.wants_starts
+    assert with_starts.background.wants_starts
+    for pipeline in (ends_only, with_starts):
+        provider = TracerProvider(shutdown_on_exit=False)
+        provider.add_span_processor(pipeline)
+        provider.get_tracer("test").start_span("one").end()
+        assert pipeline.force_flush(5_000)
+        pipeline.shutdown(5)
+    # The app's processor still saw the start, on the caller's thread; only the second pipeline queued one.
+    assert ends_only.app_processors[0].started == ["one"]  # type: ignore[attr-defined]
+    assert prepared == [("one", False), ("one", True), ("one", False)]
+    assert reader.started == ["one"] and reader.ended == ["one"]
+
+
 # --- whole programs ---------------------------------------------------------------------------------------------
 
 

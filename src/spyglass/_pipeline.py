@@ -27,7 +27,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from ._errors import log_internal_error
-from ._snapshot import started_snapshot
+from ._snapshot import frozen_attributes, started_snapshot
 
 logger = logging.getLogger("spyglass")
 
@@ -126,10 +126,15 @@ class BackgroundSpanProcessor(SpanProcessor):
         self._closed = False
         self._thread: threading.Thread | None = None
         self._failed_output: set[SpanProcessor] = set()
+        # Starts are copied, queued, completed and scrubbed only for processors that look at them (the
+        # store's pending rows, the console's start lines); an OTLP exporter or an app's processor does not.
+        self.wants_starts = any(wants_starts(p) for p in self.processors)
 
     # --- the caller's side: no more than a copy and an append --------------------------------------------
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        if not self.wants_starts:
+            return
         try:
             self._put(True, started_snapshot(span) if self._snapshot_starts else span)
         except Exception:
@@ -299,6 +304,15 @@ class BackgroundSpanProcessor(SpanProcessor):
         if lost:
             log_internal_error(f"{self._name}: {lost} spans still queued at shutdown")
         call_all(self.processors, "shutdown", deadline)
+
+
+def wants_starts(processor: SpanProcessor) -> bool:
+    """Whether `processor` does anything with a span's start: it says so (`wants_starts`), or it overrides
+    `on_start`."""
+    declared = getattr(processor, "wants_starts", None)
+    if isinstance(declared, bool):
+        return declared
+    return type(processor).on_start is not SpanProcessor.on_start
 
 
 def call_all(processors: Iterable[Any], method: str, deadline: float) -> bool:
@@ -535,6 +549,4 @@ def _computed(source: AttributeSource) -> Mapping[str, Any]:
 
 
 def _set_attributes(span: ReadableSpan, attributes: dict[str, Any]) -> None:
-    from opentelemetry.attributes import BoundedAttributes
-
-    span._attributes = BoundedAttributes(attributes=attributes, immutable=True, max_value_len=None)
+    span._attributes = frozen_attributes(attributes)

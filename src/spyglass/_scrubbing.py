@@ -32,6 +32,7 @@ from ._credentials import known_credentials
 from ._errors import log_internal_error
 from ._scrub_text import REDACTED, SCRUBBING_FAILED, TextScrubber
 from ._scrubbing_options import ScrubbingOptions, ScrubMatch
+from ._snapshot import frozen_attributes
 
 __all__ = [
     "REDACTED",
@@ -395,9 +396,7 @@ def _raw(attributes: Any) -> Mapping[str, Any]:
 
 
 def _frozen(attributes: Mapping[str, Any], old: Any) -> BoundedAttributes:
-    frozen = BoundedAttributes(attributes=attributes, immutable=True, max_value_len=None)
-    frozen.dropped = getattr(old, "dropped", 0)
-    return frozen
+    return frozen_attributes(attributes, getattr(old, "dropped", 0))
 
 
 def _write_back(span: ReadableSpan, parts: SpanParts, clean: SpanParts) -> None:

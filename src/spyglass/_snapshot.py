@@ -7,9 +7,13 @@ after the scrubbing processor ran, never the live span.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.trace import ReadableSpan
+
+_PLAIN_TYPES = (str, int, float, bool)
 
 
 def started_snapshot(span: ReadableSpan) -> ReadableSpan:
@@ -50,3 +54,23 @@ def with_attributes(span: ReadableSpan, attributes: dict[str, Any]) -> ReadableS
         end_time=span.end_time,
         instrumentation_scope=span.instrumentation_scope,
     )
+
+
+def frozen_attributes(attributes: Mapping[str, Any], dropped: int = 0) -> BoundedAttributes:
+    """`attributes` as the SDK's immutable `BoundedAttributes`, without limits.
+
+    Cleaning every value through the SDK's checks cost more than building the attributes: plain values
+    (nearly all of them) are taken as they are, anything else is cleaned by the SDK as `set_attribute` does.
+    """
+    plain: dict[str, Any] = {}
+    for key, value in attributes.items():
+        if type(value) in _PLAIN_TYPES:
+            plain[key] = value
+            continue
+        cleaned = BoundedAttributes(attributes={key: value}, immutable=False, max_value_len=None)._dict
+        if key in cleaned:
+            plain[key] = cleaned[key]
+    frozen = BoundedAttributes(immutable=True, max_value_len=None)
+    frozen._dict = plain
+    frozen.dropped = dropped
+    return frozen

@@ -18,6 +18,8 @@ from typing import IO, Literal, cast
 
 from rich.console import Console, RenderableType
 
+from spyglass.exporters._console_text import Hanging
+
 ColorMode = Literal["auto", "always", "never"]
 _ColorSystemName = Literal["standard", "256", "truecolor", "windows"]
 
@@ -59,6 +61,7 @@ class LiveAwareWriter:
     def __init__(self, console: Console) -> None:
         self.console = console
         self._ansi_console: Console | None = None
+        self._ansi_key: tuple[int, str | None, bool] | None = None  # width, colours: what it was built for
         self._ansi_buffer = io.StringIO()
 
     def print(self, renderables: Sequence[RenderableType]) -> None:
@@ -74,26 +77,28 @@ class LiveAwareWriter:
         return self._to_ansi(renderables)
 
     def _to_ansi(self, renderables: Sequence[RenderableType]) -> str:
-        console = self._ansi_renderer()
+        console, width = self._ansi_renderer()
+        text = one_line_ansi(renderables, console, width)
+        if text is not None:
+            return text
         console.print(*renderables)
         text = self._ansi_buffer.getvalue()
         self._ansi_buffer.seek(0)
         self._ansi_buffer.truncate()
         return text
 
-    def _ansi_renderer(self) -> Console:
-        """A console like ours that renders into a string, rebuilt when the terminal is resized."""
+    def _ansi_renderer(self) -> tuple[Console, int]:
+        """A console like ours that renders into a string, rebuilt when the terminal is resized; and its
+        width."""
         target = self.console
         current = self._ansi_console
-        if (
-            current is None
-            or current.width != target.width
-            or current.color_system != target.color_system
-            or current.no_color != target.no_color
-        ):
+        # Reading a Console's width looks at the environment and the terminal each time: once per render.
+        key = (target.width, target.color_system, target.no_color)
+        if current is None or key != self._ansi_key:
+            self._ansi_key = key
             current = Console(
                 file=self._ansi_buffer,
-                width=target.width,
+                width=key[0],
                 color_system=cast("_ColorSystemName | None", target.color_system),
                 no_color=target.no_color,
                 force_terminal=True,
@@ -101,7 +106,35 @@ class LiveAwareWriter:
                 highlight=False,
             )
             self._ansi_console = current
-        return current
+        return current, key[0]
+
+
+def one_line_ansi(renderables: Sequence[RenderableType], console: Console, width: int) -> str | None:
+    """What `console.print(*renderables)` writes (`width`: the console's), when every renderable is a
+    `Hanging` whose lines all fit (nearly every console line); None otherwise, and Rich prints them.
+
+    Rich's print goes through wrapping, cropping and its render pipeline for each line: most of the
+    console's cost per span. A line that fits needs none of that, only each piece's style codes, which is
+    what Rich's own `_render_buffer` writes for it (the console tests compare both ways).
+    """
+    color_system = console._color_system
+    if console.no_color and color_system:
+        return None  # Rich strips the colours but keeps the rest of each style: not worth copying
+    lines = []
+    for renderable in renderables:
+        if not isinstance(renderable, Hanging):
+            return None
+        unwrapped = renderable.unwrapped_lines(width)
+        if unwrapped is None:
+            return None
+        lines += unwrapped
+    out: list[str] = []
+    append = out.append
+    for line in lines:
+        for text, style, _control in line.render(console):
+            append(style.render(text, color_system=color_system) if style else text)
+        append("\n")
+    return "".join(out)
 
 
 def live_proxy_for(file: IO[str]) -> IO[str] | None:

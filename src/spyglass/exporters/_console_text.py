@@ -40,6 +40,32 @@ class Hanging:
         self.body = body
         self.max_lines = max_lines
 
+    def unwrapped_lines(self, max_width: int) -> list[Text] | None:
+        """The lines `__rich_console__` renders, prefix or padding included, when every line of the body
+        already fits beside the prefix in `max_width` cells, so Rich's wrapping would change nothing;
+        None when some line would wrap or be cut."""
+        body = self.body
+        prefix_width = self.prefix.cell_len
+        width = max(max_width - prefix_width, min(20, max_width), 1)
+        if not isinstance(body, Text):
+            body = pack(body, width)
+        plain = body.plain
+        if "\t" in plain or len(plain) > (self.max_lines or 1) * width or _breaks(self.prefix.plain):
+            return None  # tabs are expanded, and `fold` cuts a long text by its length first
+        pieces = body.split("\n", allow_blank=True) if "\n" in plain else [body]
+        if self.max_lines is not None and len(pieces) > self.max_lines:
+            return None
+        lines = []
+        for index, piece in enumerate(pieces):
+            if prefix_width + piece.cell_len > max_width:
+                return None
+            text = piece.plain
+            if text != text.rstrip():
+                piece = piece.copy() if piece is body else piece
+                piece.rstrip()
+            lines.append(Text.assemble(self.prefix if index == 0 else Text(" " * prefix_width), piece))
+        return lines
+
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         prefix_width = self.prefix.cell_len
         # On a terminal too narrow for the indentation, let Rich wrap rather than print one cell a line.
@@ -51,6 +77,10 @@ class Hanging:
         for index, line in enumerate(fold(console, body, width, self.max_lines)):
             yield from Text.assemble(self.prefix if index == 0 else padding, line).render(console)
             yield newline
+
+
+def _breaks(text: str) -> bool:
+    return "\n" in text or "\t" in text
 
 
 def fold(console: Console, text: Text, width: int, max_lines: int | None) -> list[Text]:

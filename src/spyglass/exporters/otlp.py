@@ -178,6 +178,8 @@ class OtlpSpanProcessor(SpanProcessor):
         """Spans the endpoint accepted."""
         return self._exported
 
+    wants_starts = False  # OTLP sends ended spans only: the pipeline need not queue starts for it
+
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         pass
 
