@@ -38,14 +38,35 @@ def remember_client_credentials(client: Any) -> None:
 
 def known_credentials() -> tuple[str, ...]:
     """The credentials of every live client remembered, longest first (a key may contain a shorter one)."""
+    global _cached
     if not _clients:
         return ()
     with _lock:
         clients = list(_clients)
+    # Read for every span scrubbed: the raw values are compared with what they were last time, and only
+    # a change (a new client, a refreshed key) pays for finding the credentials in them again.
+    raw = tuple(_raw_credentials(client) for client in clients)
+    cached = _cached
+    if cached is not None and cached[0] == raw:
+        return cached[1]
     found: set[str] = set()
     for client in clients:
         found.update(_credentials_of(client))
-    return tuple(sorted(found, key=len, reverse=True))
+    credentials = tuple(sorted(found, key=len, reverse=True))
+    _cached = (raw, credentials)
+    return credentials
+
+
+_cached: tuple[tuple[object, ...], tuple[str, ...]] | None = None
+
+
+def _raw_credentials(client: Any) -> tuple[object, ...]:
+    headers = getattr(client, "_custom_headers", None)
+    return (
+        id(client),
+        *(getattr(client, name, None) for name in _ATTRIBUTES),
+        tuple(headers.items()) if isinstance(headers, Mapping) else None,
+    )
 
 
 def _credentials_of(client: Any) -> list[str]:

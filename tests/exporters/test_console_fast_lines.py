@@ -53,11 +53,19 @@ def _fast_writes(renderables: list[RenderableType], width: int, color_system: st
     return one_line_ansi(renderables, console, width)
 
 
+def _text(parts: list[str], style: str, spans: list[tuple[int, int, str]]) -> Text:
+    text = Text("".join(parts), style=style)
+    for start, length, span_style in spans:  # nested, overlapping, empty or past the end: all allowed
+        text.stylize(span_style, start, start + length)
+    return text
+
+
 def _texts(pieces: list[str]) -> st.SearchStrategy[Text]:
     return st.builds(
-        lambda parts, style: Text("".join(parts), style=style),
+        _text,
         st.lists(st.sampled_from(pieces), max_size=8),
         st.sampled_from(STYLES),
+        st.lists(st.tuples(st.integers(0, 40), st.integers(0, 12), st.sampled_from(STYLES[1:])), max_size=4),
     )
 
 

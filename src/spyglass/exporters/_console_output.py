@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import io
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import IO, Literal, cast
 
 from rich.console import Console, RenderableType
+from rich.style import Style
+from rich.text import Text
 
 from spyglass.exporters._console_text import Hanging
 
@@ -130,11 +132,57 @@ def one_line_ansi(renderables: Sequence[RenderableType], console: Console, width
         lines += unwrapped
     out: list[str] = []
     append = out.append
+    styles: dict[tuple[object, object], Style] = {}
     for line in lines:
-        for text, style, _control in line.render(console):
-            append(style.render(text, color_system=color_system) if style else text)
+        # Rich renders `Text.assemble(prefix, body)`; each part's styles cover only that part, so rendering
+        # the parts one after the other gives the same segments without building the joined text.
+        for part in line:
+            for text, style in _segments(part, console, styles):
+                append(style.render(text, color_system=color_system) if style else text)
         append("\n")
     return "".join(out)
+
+
+def _segments(
+    text: Text, console: Console, styles: dict[tuple[object, object], Style]
+) -> Iterable[tuple[str, Style | None]]:
+    """The (text, style) pieces Rich's render gives `text` inside a joined line: its own style all along,
+    each span's style combined with it on top. Spans that nest or are empty go through Rich itself."""
+    plain = text.plain
+    spans = text._spans
+    null = Style.null()
+    if not spans:  # alone Rich would leave out the text's style; joined, the style is a span of its own
+        return ((plain, console.get_style(text.style, default=null) if text.style else None),)
+    position = 0
+    for span in spans:
+        if span.start < position or span.end <= span.start or span.end > len(plain):
+            return ((segment.text, segment.style) for segment in text.render(console))
+        position = span.end
+    base = text.style
+    pieces: list[tuple[str, Style | None]] = []
+    position = 0
+    for start, end, span_style in spans:
+        if start > position:
+            pieces.append((plain[position:start], _combined(console, styles, base, None)))
+        pieces.append((plain[start:end], _combined(console, styles, base, span_style)))
+        position = end
+    if position < len(plain):
+        pieces.append((plain[position:], _combined(console, styles, base, None)))
+    return pieces
+
+
+def _combined(
+    console: Console, styles: dict[tuple[object, object], Style], base: object, top: object
+) -> Style:
+    key = (base, top)
+    style = styles.get(key)
+    if style is None:
+        null = Style.null()
+        style = console.get_style(base, default=null)  # type: ignore[arg-type]
+        if top is not None:
+            style = Style.combine((style, console.get_style(top, default=null)))  # type: ignore[arg-type]
+        styles[key] = style
+    return style
 
 
 def live_proxy_for(file: IO[str]) -> IO[str] | None:

@@ -40,9 +40,9 @@ class Hanging:
         self.body = body
         self.max_lines = max_lines
 
-    def unwrapped_lines(self, max_width: int) -> list[Text] | None:
-        """The lines `__rich_console__` renders, prefix or padding included, when every line of the body
-        already fits beside the prefix in `max_width` cells, so Rich's wrapping would change nothing;
+    def unwrapped_lines(self, max_width: int) -> list[tuple[Text, Text]] | None:
+        """The lines `__rich_console__` renders, as (prefix or padding, body line), when every line of the
+        body already fits beside the prefix in `max_width` cells, so Rich's wrapping would change nothing;
         None when some line would wrap or be cut."""
         body = self.body
         prefix_width = self.prefix.cell_len
@@ -63,7 +63,7 @@ class Hanging:
             if text != text.rstrip():
                 piece = piece.copy() if piece is body else piece
                 piece.rstrip()
-            lines.append(Text.assemble(self.prefix if index == 0 else Text(" " * prefix_width), piece))
+            lines.append((self.prefix if index == 0 else Text(" " * prefix_width), piece))
         return lines
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:

@@ -109,7 +109,7 @@ class StartedSpan(NamedTuple):
         )
 
 
-def _attributes_copy(span: ReadableSpan) -> dict[str, AttributeValue]:
+def _attributes_copy(span: ReadableSpan | StartedSpan) -> dict[str, AttributeValue]:
     # The SDK's BoundedAttributes is a Python mapping: copying it item by item costs ~5 µs on the caller's
     # thread; the plain dict inside it copies in one C call (atomic under the GIL). Public API otherwise.
     inner = getattr(getattr(span, "_attributes", None), "_dict", None)
@@ -127,7 +127,7 @@ def span_to_row(span: ReadableSpan | StartedSpan, *, pending: bool) -> SpanRow:
     context = span.context
     if context is None:
         raise ValueError("a span without a context cannot be stored")
-    attributes = dict(span.attributes or {})  # the JSON encoder's fast path takes a dict, not a mapping proxy
+    attributes = _attributes_copy(span)  # the JSON encoder's fast path takes a dict, not a mapping proxy
     finished = not pending and not isinstance(span, StartedSpan)
     end_ns = _ns(span.end_time) if finished else None  # type: ignore[union-attr]
     start_ns = _ns(span.start_time) or 0
@@ -380,8 +380,12 @@ def _link_dict(
 
 def _jsonable(attributes: Mapping[str, AttributeValue] | None) -> dict[str, Any]:
     # Attribute values are primitives or tuples of them (the SDK turns sequences into tuples); the JSON
-    # encoder writes tuples as lists already, so only a mapping copy is needed.
-    return dict(attributes) if attributes else {}
+    # encoder writes tuples as lists already, so only a mapping copy is needed (of the SDK's plain dict
+    # inside its BoundedAttributes when there is one: its mapping API goes through Python per key).
+    if not attributes:
+        return {}
+    inner = getattr(attributes, "_dict", None)
+    return dict(inner) if isinstance(inner, dict) else dict(attributes)
 
 
 def _str_or_none(value: object) -> str | None:
