@@ -265,13 +265,18 @@ def worker(
             timings["on" if on else "off"].append(wall)
             timings["on_cpu" if on else "off_cpu"].append(cpu)
 
-    def record_block(index: int, on: bool, process_start: int) -> None:
+    def record_block(index: int, on: bool, process_start: int, threads_start: dict[str, int]) -> None:
         if flush is not None:
             flush()
         if counted(index, on):
             timings["on_process" if on else "off_process"].append(
                 (time.process_time_ns() - process_start) // block
             )
+            if on:
+                for name, cpu in _background_cpu().items():
+                    timings.setdefault(f"thread:{name}", []).append(
+                        (cpu - threads_start.get(name, 0)) // block
+                    )
 
     if case == "async_chat":
 
@@ -285,12 +290,12 @@ def worker(
             for index in range(blocks):
                 on = is_on(index)
                 switch(on)
-                process_start = time.process_time_ns()
+                process_start, threads_start = time.process_time_ns(), _background_cpu()
                 for _ in range(block):
                     start, cpu = time.perf_counter_ns(), time.thread_time_ns()
                     await client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
                     record(index, on, time.perf_counter_ns() - start, time.thread_time_ns() - cpu)
-                record_block(index, on, process_start)
+                record_block(index, on, process_start, threads_start)
 
         asyncio.run(run())
     else:
@@ -303,14 +308,30 @@ def worker(
         for index in range(blocks):
             on = is_on(index)
             switch(on)
-            process_start = time.process_time_ns()
+            process_start, threads_start = time.process_time_ns(), _background_cpu()
             for _ in range(block):
                 start, cpu = time.perf_counter_ns(), time.thread_time_ns()
                 _sync_call(client, case)
                 record(index, on, time.perf_counter_ns() - start, time.thread_time_ns() - cpu)
-            record_block(index, on, process_start)
+            record_block(index, on, process_start, threads_start)
     switch(False)
     return timings
+
+
+def _background_cpu() -> dict[str, int]:
+    """CPU time so far (ns) of each of spyglass's own threads (the pipeline, the console, the store writer,
+    the OTLP exporter): where the work handed off the caller's thread is done."""
+    import threading
+
+    cpu: dict[str, int] = {}
+    for thread in threading.enumerate():
+        if thread.ident is None or not thread.name.startswith("spyglass"):
+            continue
+        try:
+            cpu[thread.name] = time.clock_gettime_ns(time.pthread_getcpuclockid(thread.ident))
+        except (OSError, AttributeError):  # the thread just ended, or no per-thread clock here
+            continue
+    return cpu
 
 
 def _spyglass_worker(case: str, mode: str, calls: int, warmup: int, block: int) -> Timings:
@@ -337,6 +358,11 @@ def figures(timings: Timings) -> dict[str, float]:
             if timings.get("on_process") and timings.get("off_process")
             else float("nan")
         ),
+        **{
+            key: statistics.median(values) / 1000
+            for key, values in timings.items()
+            if key.startswith("thread:") and values
+        },
     }
 
 
@@ -432,6 +458,7 @@ def main() -> None:
                 row = row[:-1] + f" = {per_chunk(added, sync_added):+.2f}/chunk |"
             row += f" {added_cpu:+,.1f} | {added_process:+,.1f} |"
         print(row)
+    _print_threads(args.cases, args.modes, per_round, results)
     if any(case in STREAMS for case in args.cases):
         print()
         print(
@@ -442,6 +469,40 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
+
+
+def _print_threads(
+    cases: list[str],
+    modes: list[str],
+    per_round: dict[tuple[str, str], list[dict[str, float]]],
+    results: dict[str, Any],
+) -> None:
+    """Where the instrumented calls' CPU goes: the caller's thread, and each of spyglass's own threads."""
+    names = sorted(
+        {key for figures in per_round.values() for f in figures for key in f if key.startswith("thread:")}
+    )
+    if not names:
+        return
+    print()
+    print("CPU per instrumented call by thread, µs (median over the rounds; the caller's is what it added):")
+    print()
+    header = (
+        "| case | mode | caller | "
+        + " | ".join(name.removeprefix("thread:spyglass-") for name in names)
+        + " |"
+    )
+    print(header)
+    print("|---" * (header.count("|") - 1) + "|")
+    for case in sorted(cases, key=CASES.index):
+        for mode in modes:
+            rounds = per_round[(case, mode)]
+            row = f"| {case} | {mode} | {results[case][mode]['added_cpu']:+,.1f} |"
+            for name in names:
+                values = [f[name] for f in rounds if name in f]
+                row += f" {statistics.median(values):,.1f} |" if values else " - |"
+                if values:
+                    results[case][mode][name] = statistics.median(values)
+            print(row)
 
 
 if __name__ == "__main__":
