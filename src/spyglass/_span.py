@@ -20,6 +20,7 @@ from . import _attribute_names as names
 from ._config import STATE, settings
 from ._encoding import encode_value
 from ._errors import log_internal_error
+from ._exceptions import record_exception
 from ._templates import format_message
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -104,13 +105,14 @@ class SpyglassSpan:
             return
         try:
             if exc is not None:
-                span.record_exception(exc, escaped=True)
-                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
-                span.set_attribute(names.ERROR_TYPE, type(exc).__qualname__)
-            span.end()
+                record_exception(span, exc, type(exc).__qualname__)
         except Exception:
             log_internal_error("span.__exit__")
         finally:
+            try:  # whatever the recording did, the span ends (else its row stays pending for good)
+                span.end()
+            except Exception:
+                log_internal_error("span.end")
             if token is not None:
                 otel_context.detach(token)  # type: ignore[arg-type]
 
@@ -159,14 +161,18 @@ def _log(level: str, msg_template: str, attributes: dict[str, Any], exc: BaseExc
         attrs[names.LEVEL_NUM] = _LEVELS[level]
         now = time.time_ns()
         log_span = STATE.tracer.start_span(msg_template, attributes=attrs, start_time=now)
-        if exc is not None:
-            log_span.record_exception(exc)
-            log_span.set_attribute(names.ERROR_TYPE, type(exc).__qualname__)
-        if level == "error":
-            log_span.set_status(Status(StatusCode.ERROR, attrs[names.MSG]))
-        log_span.end(end_time=now)
     except Exception:
         log_internal_error(f"log.{level}")
+        return
+    try:
+        if exc is not None:
+            record_exception(log_span, exc, type(exc).__qualname__, escaped=False)
+        if level == "error":
+            log_span.set_status(Status(StatusCode.ERROR, attrs[names.MSG]))
+    except Exception:
+        log_internal_error(f"log.{level}.exception")
+    finally:
+        log_span.end(end_time=now)
 
 
 def debug(msg_template: str, /, **attributes: Any) -> None:

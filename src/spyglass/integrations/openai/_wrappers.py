@@ -22,6 +22,7 @@ from ... import _attribute_names as names
 from ..._config import STATE
 from ..._encoding import clean_text
 from ..._errors import log_internal_error
+from ..._exceptions import exception_text, record_exception
 from ..._pipeline import can_defer, defer_attributes, defer_end_attributes
 from ..._span import is_suppressed
 from . import _metrics, _streams
@@ -60,30 +61,10 @@ def _error_type(exc: BaseException) -> str:
     return type(exc).__qualname__
 
 
-def _exception_text(exc: BaseException) -> str:
-    try:
-        return str(exc)
-    except Exception:  # an exception whose __str__ raises: say so, as `traceback` does
-        return f"<{type(exc).__qualname__} str() failed>"
-
-
 def record_error(span: trace.Span, exc: BaseException) -> str:
     """Status ERROR, the exception event and `error.type` on `span`; returns the error type."""
-    text = _exception_text(exc)
-    try:
-        span.record_exception(exc, escaped=True)
-    except Exception:  # its message could not be read: the same event, with our text for the message
-        span.add_event(
-            "exception",
-            {
-                "exception.type": f"{type(exc).__module__}.{type(exc).__qualname__}",
-                "exception.message": text,
-                "exception.escaped": "True",
-            },
-        )
-    span.set_status(Status(StatusCode.ERROR, clean_text(f"{type(exc).__name__}: {text}", 4096)))
     error_type = _error_type(exc)
-    span.set_attribute(names.ERROR_TYPE, error_type)
+    record_exception(span, exc, error_type)
     return error_type
 
 
@@ -484,7 +465,7 @@ class StreamSpan:
         if exc is not None:
             error_type = record_error(span, exc)
             request_span.set_status(
-                Status(StatusCode.ERROR, clean_text(f"{type(exc).__name__}: {_exception_text(exc)}", 4096))
+                Status(StatusCode.ERROR, clean_text(f"{type(exc).__name__}: {exception_text(exc)}", 4096))
             )
             request_span.set_attribute(names.ERROR_TYPE, error_type)
             call.metric_attributes[names.ERROR_TYPE] = error_type
