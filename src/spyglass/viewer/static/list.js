@@ -3,7 +3,8 @@
 import { follow, getJSON, mutate } from "./api.js";
 import { clear, el } from "./dom.js";
 import * as fmt from "./format.js";
-import { installKeys, LIST_ORDER_KEY, step } from "./keys.js";
+import { installKeys, LIST_ORDER_KEY } from "./keys.js";
+import { highlight, submitNonEmpty } from "./rows.js";
 
 const filters = new URLSearchParams(location.search);
 const body = document.querySelector("#traces tbody");
@@ -134,25 +135,12 @@ try {
 }
 
 // Keep the URL short and shareable: leave empty filters out of it.
-document.getElementById("filters").addEventListener("submit", (event) => {
-  event.preventDefault();
-  const query = new URLSearchParams();
-  for (const [name, value] of new FormData(event.target)) if (String(value).trim()) query.set(name, String(value).trim());
-  location.search = query.toString();
-});
+submitNonEmpty(document.getElementById("filters"));
 
 // Keyboard: move a highlighted row with j/k, open it with Enter; the order is kept for the trace page's n/p.
-function highlight(by) {
-  const all = [...body.children];
-  const current = all.indexOf(body.querySelector("tr.selected"));
-  all[current]?.classList.remove("selected");
-  const next = all[step(all.length, current, by)];
-  next?.classList.add("selected");
-  next?.scrollIntoView({ block: "nearest" });
-}
 installKeys([
-  ["j / ↓", "highlight the next (older) trace", () => highlight(1)],
-  ["k / ↑", "highlight the previous (newer) trace", () => highlight(-1)],
+  ["j / ↓", "highlight the next (older) trace", () => highlight(body, 1)],
+  ["k / ↑", "highlight the previous (newer) trace", () => highlight(body, -1)],
   ["Enter / o", "open the highlighted trace", () => body.querySelector("tr.selected a")?.click()],
 ]);
 window.addEventListener("pagehide", () => {
