@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from spyglass.store._rows import SPAN_COLUMNS, SpanRow
-from spyglass.store._threads import SUMMARY_KEY, ThreadSql, resolve_all, resolve_threads
+from spyglass.store._threads import SUMMARY_THREAD_COLUMNS, ThreadSql, resolve_all, resolve_threads
 
 _UPDATABLE = [column for column in SPAN_COLUMNS if column not in ("trace_id", "span_id")]
 # A pending row never replaces a row that has already ended (e.g. a final row written by an earlier batch),
@@ -62,6 +62,8 @@ _TRACE_COLUMNS = (
     "seq",
     "thread_key",
     "thread_key_source",
+    "thread_id",
+    "thread_source",
 )
 # The summaries of the traces a batch touched, recomputed from all their spans (other processes' included) in
 # one statement: SQLite does the aggregation, without the GIL, and nothing is read back into Python. The
@@ -80,7 +82,7 @@ _SUMMARIZE_TRACES = f"""
         g.cost_usd,
         (SELECT p.prompt_preview FROM spans AS p
             WHERE p.trace_id = g.trace_id AND p.prompt_preview IS NOT NULL ORDER BY p.start_ns, p.id LIMIT 1),
-        ?, {SUMMARY_KEY.format(column="thread_key", trace="g")}, {SUMMARY_KEY.format(column="thread_source", trace="g")}
+        ?, {SUMMARY_THREAD_COLUMNS}
     FROM (
         SELECT trace_id, min(start_ns) AS start_ns, max(coalesce(nullif(end_ns, 0), start_ns)) AS end_ns,
             count(*) AS span_count, sum(is_pending) AS pending_count,

@@ -156,6 +156,7 @@ _THREADS = Migration(
         "ALTER TABLE traces ADD COLUMN thread_id TEXT",  # the thread it is in (its key, or its response chain's)
         "ALTER TABLE traces ADD COLUMN thread_source TEXT",  # session, conversation or responses
         f"UPDATE traces SET thread_key = {_KEY}, thread_key_source = {_KEY_SOURCE}",
+        "UPDATE traces SET thread_id = thread_key, thread_source = thread_key_source",
         "CREATE INDEX traces_thread ON traces (thread_id, start_ns) WHERE thread_id IS NOT NULL",
     ),
     _resolve_all_threads,

@@ -22,7 +22,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-MAX_CHAIN = 1000  # traces followed up a chain at most
 _MAX_VISITS = 10_000  # traces re-resolved in one batch at most
 
 Thread = tuple[str | None, str | None]  # (thread id, source: session, conversation or responses)
@@ -46,61 +45,60 @@ class ThreadSql:
 SUMMARY_KEY = """(SELECT k.{column} FROM spans AS k WHERE k.trace_id = {trace}.trace_id AND k.thread_key IS NOT NULL
     ORDER BY k.thread_source DESC, k.parent_span_id IS NOT NULL, k.start_ns, k.id LIMIT 1)"""
 
+# The summary's thread_key, thread_key_source, thread_id, thread_source: a trace's thread starts as its own
+# key; `resolve_threads` then sets the thread of a trace in a response chain.
+SUMMARY_THREAD_COLUMNS = ", ".join(
+    SUMMARY_KEY.format(column=column, trace="g") for column in ("thread_key", "thread_source") * 2
+)
+
 
 def resolve_threads(db: ThreadSql, trace_ids: list[str], seq: int) -> None:
-    """Set `thread_id` of these traces (and of the traces whose thread they change), stamping `seq` on each
-    trace that changes so live viewers see it."""
-    ids = db.as_list(trace_ids)
-    chained = [row[0] for row in db.rows(db.sql(_CHAINED), (ids,))]
-    # Most traces are in no response chain: their thread is their own key, in one statement.
-    db.run(db.sql(_SET_OWN_KEY), (seq, ids, db.as_list(chained)))
+    """Set `thread_id` of the traces of these in a response chain (and of the traces whose thread they
+    change), stamping `seq` on each trace that changes so live viewers see it. The others' thread is their
+    own key, which the trace summary sets (`SUMMARY_KEY`)."""
+    chained = [row[0] for row in db.rows(db.sql(_CHAINED), (db.as_list(trace_ids),))]
     if chained:
         _Resolver(db).resolve(chained, seq)
 
 
 def resolve_all(db: ThreadSql, seq: int) -> None:
-    """Resolve every trace (a store migrated to threads)."""
-    ids = [row[0] for row in db.rows("SELECT trace_id FROM traces", ())]
+    """Resolve every trace in a response chain (a store migrated to threads)."""
+    ids = [row[0] for row in db.rows("SELECT DISTINCT trace_id FROM spans WHERE response_id IS NOT NULL", ())]
     for start in range(0, len(ids), 500):
         resolve_threads(db, ids[start : start + 500], seq)
 
 
-_CHAINED = """SELECT DISTINCT trace_id FROM spans WHERE trace_id {in}
-    AND (response_id IS NOT NULL OR previous_response_id IS NOT NULL)"""
-_SET_OWN_KEY = """UPDATE traces SET thread_id = thread_key, thread_source = thread_key_source, seq = ?
-    WHERE trace_id {in} AND NOT trace_id {in}
-    AND (coalesce(thread_id, '') <> coalesce(thread_key, '')
-        OR coalesce(thread_source, '') <> coalesce(thread_key_source, ''))"""
+_CHAINED = """SELECT trace_id FROM traces WHERE trace_id IN (SELECT DISTINCT trace_id FROM spans
+    WHERE trace_id {in} AND (response_id IS NOT NULL OR previous_response_id IS NOT NULL)) ORDER BY start_ns"""
 
 
 class _Resolver:
-    """The response-chain part, memoized for one batch (what it reads does not change during the batch)."""
+    """The response-chain part. A trace's thread is its own key, else the thread its parent (the trace
+    holding the response it continues) has stored, so each trace looks one step up its chain, and a change
+    is passed down to the traces continuing it. What a trace's spans say is read once per batch."""
 
     def __init__(self, db: ThreadSql) -> None:
         self._db = db
         self._responses: dict[str, list[str]] = {}
-        self._threads: dict[str, Thread] = {}
+        self._parents: dict[str, tuple[str | None, str | None]] = {}
 
     def resolve(self, chained: list[str], seq: int) -> None:
+        # Parents first (a trace continued for the first time becomes the start of a chain), then the
+        # traces of the batch in start order; a trace is seen again when its parent's thread changes.
         touched = set(chained)
-        queue: deque[str] = deque(chained)
-        for trace_id in chained:  # a trace continued for the first time becomes the start of a chain
-            parent = self._parent(trace_id)
-            if parent is not None:
-                queue.append(parent)
-        visited: set[str] = set()
-        while queue and len(visited) < _MAX_VISITS:
+        parents = [
+            parent for parent in map(self._parent, chained) if parent is not None and parent not in touched
+        ]
+        queue: deque[str] = deque(dict.fromkeys([*parents, *chained]))
+        visits = 0
+        while queue and visits < _MAX_VISITS:
             trace_id = queue.popleft()
-            if trace_id in visited:
+            visits += 1
+            row = self._row(trace_id)
+            if row is None:
                 continue
-            visited.add(trace_id)
-            new = self.thread_of(trace_id)
-            current = self._db.rows(
-                self._db.sql("SELECT thread_id, thread_source FROM traces WHERE trace_id = ?"), (trace_id,)
-            )
-            if not current:
-                continue
-            changed = tuple(current[0]) != new
+            new = self._thread_of(trace_id, row)
+            changed = (row[2], row[3]) != new
             if changed:
                 self._db.run(
                     self._db.sql(
@@ -109,37 +107,33 @@ class _Resolver:
                     (*new, seq, trace_id),
                 )
             if changed or trace_id in touched:
-                queue.extend(self._children(trace_id))
+                touched.discard(trace_id)
+                queue.extend(child for child in self._children(trace_id) if child not in queue)
 
-    def thread_of(self, trace_id: str) -> Thread:
-        """The thread of a trace: its own key, else its response chain's."""
-        memo = self._threads.get(trace_id)
-        if memo is None:
-            memo = self._threads[trace_id] = self._walk(trace_id)
-        return memo
+    def _row(self, trace_id: str) -> tuple[Any, ...] | None:
+        """(own key, its source, stored thread, its source) of a trace."""
+        rows = self._db.rows(
+            self._db.sql(
+                "SELECT thread_key, thread_key_source, thread_id, thread_source FROM traces WHERE trace_id = ?"
+            ),
+            (trace_id,),
+        )
+        return tuple(rows[0]) if rows else None
 
-    def _walk(self, start: str) -> Thread:
-        """Up the chain of continued responses to a trace with its own key, or to the chain's start."""
-        current, seen = start, {start}
-        for _ in range(MAX_CHAIN):
-            key = self._db.rows(
-                self._db.sql("SELECT thread_key, thread_key_source FROM traces WHERE trace_id = ?"),
-                (current,),
-            )
-            if key and key[0][0]:
-                return key[0][0], key[0][1]
-            previous = self._external_previous(current)
-            if previous is None:
-                break
-            parent = self._trace_of(previous)
-            if parent is None or parent in seen:  # not stored (yet), or a loop: the chain is named by it
-                return previous, "responses"
-            seen.add(parent)
-            current = parent
-        else:
-            return None, None  # too long to follow
-        responses = self._responses_of(current)
-        if responses and (current != start or self._children(current)):
+    def _thread_of(self, trace_id: str, row: tuple[Any, ...]) -> Thread:
+        if row[0]:
+            return row[0], row[1]
+        previous, parent = self._previous_and_parent(trace_id)
+        if previous is not None:
+            if parent is None:
+                return previous, "responses"  # its trace is not here (yet): the chain is named by it
+            stored = self._row(parent)
+            if stored is not None and stored[2]:
+                return stored[2], stored[3]
+            responses = self._responses_of(parent)  # the start of the chain, not known to be one yet
+            return (responses[0] if responses else previous), "responses"
+        responses = self._responses_of(trace_id)
+        if responses and self._children(trace_id):
             return responses[0], "responses"
         return None, None
 
@@ -156,29 +150,33 @@ class _Resolver:
             found = self._responses[trace_id] = list(dict.fromkeys(row[0] for row in rows))
         return found
 
-    def _external_previous(self, trace_id: str) -> str | None:
-        """The first response this trace continues that is not one of its own."""
-        own = set(self._responses_of(trace_id))
-        rows = self._db.rows(
-            self._db.sql(
-                "SELECT previous_response_id FROM spans WHERE trace_id = ? AND previous_response_id IS NOT NULL"
-                " ORDER BY start_ns, previous_response_id"
-            ),
-            (trace_id,),
-        )
-        return next((row[0] for row in rows if row[0] not in own), None)
-
-    def _trace_of(self, response_id: str) -> str | None:
-        rows = self._db.rows(
-            self._db.sql("SELECT trace_id FROM spans WHERE response_id = ? ORDER BY start_ns LIMIT 1"),
-            (response_id,),
-        )
-        return rows[0][0] if rows else None
+    def _previous_and_parent(self, trace_id: str) -> tuple[str | None, str | None]:
+        """The first response this trace continues that is not one of its own, and the trace holding it."""
+        found = self._parents.get(trace_id)
+        if found is None:
+            own = set(self._responses_of(trace_id))
+            rows = self._db.rows(
+                self._db.sql(
+                    "SELECT previous_response_id FROM spans WHERE trace_id = ? AND previous_response_id IS NOT NULL"
+                    " ORDER BY start_ns, previous_response_id"
+                ),
+                (trace_id,),
+            )
+            previous = next((row[0] for row in rows if row[0] not in own), None)
+            parent = None
+            if previous is not None:
+                holders = self._db.rows(
+                    self._db.sql(
+                        "SELECT trace_id FROM spans WHERE response_id = ? ORDER BY start_ns LIMIT 1"
+                    ),
+                    (previous,),
+                )
+                parent = holders[0][0] if holders and holders[0][0] != trace_id else None
+            found = self._parents[trace_id] = (previous, parent)
+        return found
 
     def _parent(self, trace_id: str) -> str | None:
-        previous = self._external_previous(trace_id)
-        parent = None if previous is None else self._trace_of(previous)
-        return None if parent == trace_id else parent
+        return self._previous_and_parent(trace_id)[1]
 
     def _children(self, trace_id: str) -> list[str]:
         """The traces continuing one of this trace's responses."""

@@ -17,7 +17,7 @@ import psycopg
 from psycopg.rows import tuple_row
 
 from spyglass.store._rows import SPAN_COLUMNS, SpanRow
-from spyglass.store._threads import SUMMARY_KEY, ThreadSql, resolve_all, resolve_threads
+from spyglass.store._threads import SUMMARY_THREAD_COLUMNS, ThreadSql, resolve_all, resolve_threads
 
 _COLUMNS = (*SPAN_COLUMNS, "resource_id", "row_bytes")
 _UPDATABLE = [column for column in _COLUMNS if column not in ("trace_id", "span_id")]
@@ -58,6 +58,8 @@ _TRACE_COLUMNS = (
     "data_bytes",
     "thread_key",
     "thread_key_source",
+    "thread_id",
+    "thread_source",
 )
 _SUMMARIZE_TRACES = f"""
     INSERT INTO traces ({", ".join(_TRACE_COLUMNS)})
@@ -71,8 +73,7 @@ _SUMMARIZE_TRACES = f"""
         g.cost_usd,
         (SELECT p.prompt_preview FROM spans AS p
             WHERE p.trace_id = g.trace_id AND p.prompt_preview IS NOT NULL ORDER BY p.start_ns, p.id LIMIT 1),
-        %(seq)s, g.data_bytes, {SUMMARY_KEY.format(column="thread_key", trace="g")},
-        {SUMMARY_KEY.format(column="thread_source", trace="g")}
+        %(seq)s, g.data_bytes, {SUMMARY_THREAD_COLUMNS}
     FROM (
         SELECT trace_id, min(start_ns) AS start_ns, max(coalesce(nullif(end_ns, 0), start_ns)) AS end_ns,
             count(*) AS span_count, sum(is_pending) AS pending_count,

@@ -128,6 +128,7 @@ _THREADS = Migration(
         """ALTER TABLE traces ADD COLUMN thread_key TEXT, ADD COLUMN thread_key_source TEXT,
             ADD COLUMN thread_id TEXT, ADD COLUMN thread_source TEXT""",
         f"UPDATE traces SET thread_key = {_KEY}, thread_key_source = {_KEY_SOURCE}",
+        "UPDATE traces SET thread_id = thread_key, thread_source = thread_key_source",
         "CREATE INDEX traces_thread ON traces (thread_id, start_ns) WHERE thread_id IS NOT NULL",
     ),
     _resolve_all_threads,
