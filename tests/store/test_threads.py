@@ -246,3 +246,21 @@ def test_a_store_from_before_threads_is_migrated_and_its_traces_grouped(
     store = open_store()  # opened for writing: migrated
     assert _threads(store) == {"resp_1": ["turn one", "turn two"], "chat-1": ["Hello there", "Again"]}
     assert [trace["thread_id"] for trace in store.list_traces() if trace["first_prompt"] == "Alone"] == [None]
+
+
+@pytest.mark.parametrize("batches", ["a batch per trace", "one batch"])
+def test_a_long_chain_arriving_last_turn_first_ends_as_one_thread(
+    tracing: Tracing, open_store: Callable[..., SpanStore], batches: str
+) -> None:
+    turns = 40
+    for turn in reversed(range(turns)):  # the last turn reaches the store first, the first one last
+        _responses_call(
+            tracing, f"turn {turn}", f"resp_{turn}", previous=f"resp_{turn - 1}" if turn else None
+        )
+        if batches == "a batch per trace":
+            tracing.flush()
+    tracing.flush()
+    store = open_store()
+    (thread,) = store.list_threads()
+    assert (thread["thread_id"], thread["trace_count"]) == ("resp_0", turns)
+    assert {trace["thread_id"] for trace in store.list_traces(limit=100)} == {"resp_0"}

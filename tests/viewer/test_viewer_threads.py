@@ -11,10 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from starlette.testclient import TestClient
 from viewer_helpers import TOKEN, Tracing, messages, text
 
 from spyglass import _attribute_names as names
+from spyglass.cli import main
+from spyglass.store import SpanStore
 from spyglass.viewer import create_app
 
 SYSTEM = "You are a patient travel agent."
@@ -287,3 +290,27 @@ def test_a_responses_chain_is_a_thread_in_the_viewer(tracing: Tracing, store_pat
             "Responses API with 'gpt-4o', step 1",
             "Responses API with 'gpt-4o', step 2",
         ]
+
+
+def test_a_thread_exported_and_imported_elsewhere_is_the_same_thread(
+    threads_client: TestClient, tmp_path: Path
+) -> None:
+    exported = tmp_path / "thread.otlp.json"
+    exported.write_bytes(threads_client.get("/api/threads/trip-42/otlp").content)
+    elsewhere = tmp_path / "elsewhere.sqlite"
+    result = CliRunner().invoke(main, ["import", str(exported), "--store", str(elsewhere)])
+    assert result.exit_code == 0, result.output
+    with SpanStore(elsewhere) as store:
+        (thread,) = store.list_threads()
+        original = threads_client.get("/api/threads/trip-42").json()["thread"]
+        for key in (
+            "thread_id",
+            "source",
+            "trace_count",
+            "span_count",
+            "total_tokens",
+            "first_prompt",
+            "status",
+        ):
+            assert thread[key] == original[key], key
+        assert thread["cost_usd"] == pytest.approx(original["cost_usd"])
