@@ -270,6 +270,22 @@ def test_a_thread_in_dark_mode(
     context.close()
 
 
+@pytest.mark.browser
+def test_a_long_thread_opens_with_each_call_showing_only_what_is_new(
+    tracing: Tracing, viewer_url: str, page: Page
+) -> None:
+    # Each of 150 calls resends the whole history: finding each one's previous call must not be quadratic
+    # in the history's length (it took seconds before prefix hashes).
+    conversation(tracing, "long", [(f"Question {number}?", f"Answer {number}.") for number in range(150)])
+    tracing.flush()
+    page.goto(f"{viewer_url}thread/long")
+    cards = page.locator(".thread-call")
+    expect(cards).to_have_count(150, timeout=20_000)
+    expect(cards.last.locator(".since")).to_contain_text("298 earlier messages were already sent")
+    expect(cards.last.locator(".message")).to_have_count(2)  # the new question and its answer
+    expect(cards.last.locator(".message.role-user")).to_contain_text("Question 149?")
+
+
 def test_a_responses_chain_is_a_thread_in_the_viewer(tracing: Tracing, store_path: Path) -> None:
     for number, (response_id, previous) in enumerate([("resp_1", None), ("resp_2", "resp_1")], start=1):
         attributes = {
