@@ -93,6 +93,15 @@ def test_a_session_on_a_parent_span_puts_the_whole_trace_in_its_thread(
         "seq": IsInt(),
     }
     assert [trace["thread_id"] for trace in traces] == ["chat-1", "chat-1"]
+    calls = store.get_thread_calls("chat-1")
+    assert [(call["kind"], call["prompt_preview"]) for call in calls] == [
+        ("llm", "Hello there"),
+        ("llm", "And a follow-up"),
+    ]
+    assert calls == [
+        span for trace in traces for span in store.get_trace(trace["trace_id"]) if span["kind"] == "llm"
+    ]
+    assert [call["prompt_preview"] for call in store.get_thread_calls("chat-1", traces=1)] == ["Hello there"]
     assert {trace["thread_source"] for trace in traces} == {"session"}
     unrelated = [trace for trace in store.list_traces() if trace["first_prompt"] == "Unrelated question"]
     assert unrelated[0]["thread_id"] is None

@@ -92,6 +92,12 @@ class ThreadReader:
         raise NotImplementedError
 
 
+# The spans of a thread's model calls (`get_thread_calls`) in its first traces, in start order.
+THREAD_CALLS_WHERE = """s.trace_id IN (
+        SELECT trace_id FROM traces WHERE thread_id = ? ORDER BY start_ns, trace_id LIMIT ?)
+    AND s.kind IN ('llm', 'llm_stream') ORDER BY s.start_ns, s.id"""
+
+
 def thread_list_query(
     limit: int,
     filters: dict[str, Any],

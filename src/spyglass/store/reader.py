@@ -24,6 +24,7 @@ from spyglass.store import _prune
 from spyglass.store._errors import StoreError
 from spyglass.store._schema import open_for_reading
 from spyglass.store._thread_queries import (
+    THREAD_CALLS_WHERE,
     ThreadReader,
     ThreadSummary,
     thread_list_query,
@@ -274,6 +275,13 @@ class SpanStore(ThreadReader):
         sql = "SELECT * FROM traces WHERE thread_id = ? ORDER BY start_ns, trace_id"
         with self._reading() as conn:
             return [_trace_summary(row) for row in conn.execute(sql, (thread_id,))]
+
+    def get_thread_calls(self, thread_id: str, *, traces: int = 500) -> list[SpanRecord]:
+        """The spans of the model calls (`llm`, `llm_stream`) of a thread's first `traces` traces, in start
+        order: its conversation, without reading the other spans (an agent's tool spans) into Python."""
+        with self._reading() as conn:
+            rows = conn.execute(f"{_SPAN_SELECT} WHERE {THREAD_CALLS_WHERE}", (thread_id, traces))
+            return [_span_record(row) for row in rows]
 
     def get_trace(self, trace_id: str) -> list[SpanRecord]:
         """Every span of a trace, in start order (empty if there is no such trace)."""

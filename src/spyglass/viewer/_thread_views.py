@@ -21,7 +21,6 @@ from spyglass.viewer._filters import FilterError, TraceFilter
 from spyglass.viewer._otlp import otlp_json
 
 MAX_TRACES = 500  # traces of one thread sent to its page at most (the newest are left out past it)
-_CALL_KINDS = ("llm", "llm_stream")
 
 Page = Callable[..., Response]
 StoreOf = Callable[[Request], Awaitable[SpanStore]]
@@ -119,14 +118,10 @@ def _thread_with_calls(store: SpanStore, thread_id: str) -> dict[str, Any] | Non
     if summary is None:
         return None
     traces: list[TraceSummary] = store.get_thread(thread_id)
-    shown = traces[:MAX_TRACES]
-    calls = [
-        span for trace in shown for span in store.get_trace(trace["trace_id"]) if span["kind"] in _CALL_KINDS
-    ]
     return {
         "thread": summary,
-        "traces": shown,
-        "left_out": len(traces) - len(shown),
-        "spans": calls,
+        "traces": traces[:MAX_TRACES],
+        "left_out": max(len(traces) - MAX_TRACES, 0),
+        "spans": store.get_thread_calls(thread_id, traces=MAX_TRACES),
         "cursor": cursor,
     }

@@ -24,6 +24,7 @@ from psycopg.rows import dict_row
 from spyglass.store._backends import mask_url
 from spyglass.store._errors import StoreError
 from spyglass.store._thread_queries import (
+    THREAD_CALLS_WHERE,
     ThreadReader,
     ThreadSummary,
     thread_list_query,
@@ -155,6 +156,13 @@ class PostgresSpanStore(ThreadReader):
                 f"{_TRACE_SELECT} WHERE thread_id = %s ORDER BY start_ns, trace_id".encode(), (thread_id,)
             )
             return [_trace_summary(row) for row in rows]
+
+    def get_thread_calls(self, thread_id: str, *, traces: int = 500) -> list[SpanRecord]:
+        """The spans of the model calls of a thread's first `traces` traces (see `SpanStore.get_thread_calls`)."""
+        where = THREAD_CALLS_WHERE.replace("?", "%s")
+        with self._reading() as conn:
+            rows = conn.execute(f"{_SPAN_SELECT} WHERE {where}".encode(), (thread_id, traces))
+            return [_span_record(row) for row in rows]
 
     def get_trace(self, trace_id: str) -> list[SpanRecord]:
         """Every span of a trace, in start order (empty if there is no such trace)."""
