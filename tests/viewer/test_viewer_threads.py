@@ -235,7 +235,11 @@ def test_a_trace_of_a_thread_shows_what_is_new_since_the_threads_previous_call(
     threaded: Tracing, viewer_url: str, page: Page
 ) -> None:
     page.goto(viewer_url)
-    page.get_by_role("link", name="Turn 2").click()
+    turn = page.locator("#traces tbody tr", has_text="Turn 2")
+    expect(turn.get_by_role("link", name="thread", exact=True)).to_have_attribute("href", "/thread/trip-42")
+    alone = page.locator("#traces tbody tr", has_text="Not in any thread")
+    expect(alone.get_by_role("link", name="thread", exact=True)).to_have_count(0)
+    turn.get_by_role("link", name="Turn 2").click()
     expect(page.locator("#trace-thread")).to_have_text("trip-42")
     panel = page.locator("#span-panel")
     since = panel.locator(".since")
