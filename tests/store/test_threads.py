@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -273,3 +274,33 @@ def test_a_long_chain_arriving_last_turn_first_ends_as_one_thread(
     (thread,) = store.list_threads()
     assert (thread["thread_id"], thread["trace_count"]) == ("resp_0", turns)
     assert {trace["thread_id"] for trace in store.list_traces(limit=100)} == {"resp_0"}
+
+
+def test_two_writers_at_once_agree_on_a_chains_thread(
+    make_tracing: Callable[..., Tracing], open_store: Callable[..., SpanStore]
+) -> None:
+    # Each writer commits its own batches on its own thread; the turns of one chain are split between them,
+    # so a turn and the one it continues are often written at the same moment by the two.
+    writers = [
+        make_tracing(flush_interval=0.001, batch_size=1),
+        make_tracing(flush_interval=0.001, batch_size=1),
+    ]
+    turns = 60
+
+    def write(parity: int) -> None:
+        for turn in range(parity, turns, 2):
+            _responses_call(
+                writers[parity], f"turn {turn}", f"resp_{turn}", previous=f"resp_{turn - 1}" if turn else None
+            )
+
+    threads = [threading.Thread(target=write, args=(parity,)) for parity in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for writer in writers:
+        writer.flush()
+    store = open_store()
+    assert [(thread["thread_id"], thread["trace_count"]) for thread in store.list_threads()] == [
+        ("resp_0", turns)
+    ]
