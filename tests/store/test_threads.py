@@ -103,6 +103,9 @@ def test_a_session_on_a_parent_span_puts_the_whole_trace_in_its_thread(
         span for trace in traces for span in store.get_trace(trace["trace_id"]) if span["kind"] == "llm"
     ]
     assert [call["prompt_preview"] for call in store.get_thread_calls("chat-1", traces=1)] == ["Hello there"]
+    before_second = store.get_thread_calls("chat-1", traces=5, before=traces[1]["start_ns"])
+    assert [call["prompt_preview"] for call in before_second] == ["Hello there"]
+    assert store.get_thread_calls("chat-1", before=traces[0]["start_ns"]) == []
     assert {trace["thread_source"] for trace in traces} == {"session"}
     unrelated = [trace for trace in store.list_traces() if trace["first_prompt"] == "Unrelated question"]
     assert unrelated[0]["thread_id"] is None

@@ -79,6 +79,9 @@ def test_the_thread_api_lists_threads_and_sends_a_threads_calls(threads_client: 
     assert [trace["message"] for trace in one["traces"]] == ["Turn 1", "Turn 2", "Turn 3"]
     assert [span["kind"] for span in one["spans"]] == ["llm", "llm", "llm"]  # the calls, not the turn spans
     assert one["thread"]["thread_id"] == "trip-42"
+    third = one["traces"][2]["start_ns"]  # a trace's page asks for the calls of the traces before it
+    earlier = threads_client.get(f"/api/threads/trip-42?before={third}").json()["spans"]
+    assert [span["trace_id"] for span in earlier] == [trace["trace_id"] for trace in one["traces"][:2]]
     assert threads_client.get("/api/threads?q=Alfama").json()["threads"][0]["thread_id"] == "trip-42"
     assert threads_client.get("/api/threads?q=Madrid").json()["threads"] == []
     assert threads_client.get("/api/threads?status=error").json()["threads"] == []

@@ -92,10 +92,20 @@ class ThreadReader:
         raise NotImplementedError
 
 
-# The spans of a thread's model calls (`get_thread_calls`) in its first traces, in start order.
-THREAD_CALLS_WHERE = """s.trace_id IN (
-        SELECT trace_id FROM traces WHERE thread_id = ? ORDER BY start_ns, trace_id LIMIT ?)
-    AND s.kind IN ('llm', 'llm_stream') ORDER BY s.start_ns, s.id"""
+def thread_calls_query(
+    thread_id: str, traces: int, before: int | None, placeholder: str
+) -> tuple[str, tuple[object, ...]]:
+    """The condition on `spans s` (and its parameters) of `get_thread_calls`: the model calls of the thread's
+    first `traces` traces, or with `before` of its newest `traces` traces started before then."""
+    params: tuple[object, ...]
+    if before is None:
+        chosen, params = "thread_id = ? ORDER BY start_ns, trace_id LIMIT ?", (thread_id, traces)
+    else:
+        chosen = "thread_id = ? AND start_ns < ? ORDER BY start_ns DESC, trace_id DESC LIMIT ?"
+        params = (thread_id, before, traces)
+    sql = f"""s.trace_id IN (SELECT trace_id FROM traces WHERE {chosen})
+        AND s.kind IN ('llm', 'llm_stream') ORDER BY s.start_ns, s.id"""
+    return sql.replace("?", placeholder), params
 
 
 def thread_list_query(

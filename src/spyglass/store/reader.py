@@ -24,9 +24,9 @@ from spyglass.store import _prune
 from spyglass.store._errors import StoreError
 from spyglass.store._schema import open_for_reading
 from spyglass.store._thread_queries import (
-    THREAD_CALLS_WHERE,
     ThreadReader,
     ThreadSummary,
+    thread_calls_query,
     thread_list_query,
     thread_summary,
 )
@@ -276,12 +276,15 @@ class SpanStore(ThreadReader):
         with self._reading() as conn:
             return [_trace_summary(row) for row in conn.execute(sql, (thread_id,))]
 
-    def get_thread_calls(self, thread_id: str, *, traces: int = 500) -> list[SpanRecord]:
-        """The spans of the model calls (`llm`, `llm_stream`) of a thread's first `traces` traces, in start
-        order: its conversation, without reading the other spans (an agent's tool spans) into Python."""
+    def get_thread_calls(
+        self, thread_id: str, *, traces: int = 500, before: int | None = None
+    ) -> list[SpanRecord]:
+        """The spans of the model calls (`llm`, `llm_stream`) of a thread's first `traces` traces (with
+        `before`, of its newest `traces` traces started before then), in start order: its conversation,
+        without reading the other spans (an agent's tool spans) into Python."""
+        where, params = thread_calls_query(thread_id, traces, before, "?")
         with self._reading() as conn:
-            rows = conn.execute(f"{_SPAN_SELECT} WHERE {THREAD_CALLS_WHERE}", (thread_id, traces))
-            return [_span_record(row) for row in rows]
+            return [_span_record(row) for row in conn.execute(f"{_SPAN_SELECT} WHERE {where}", params)]
 
     def get_trace(self, trace_id: str) -> list[SpanRecord]:
         """Every span of a trace, in start order (empty if there is no such trace)."""

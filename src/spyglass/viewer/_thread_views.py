@@ -2,7 +2,7 @@
 
 A thread is the traces of one conversation (`SpanStore.list_threads`). Its page shows the model calls of
 all its traces as one timeline, so the API sends those calls' spans only (not each trace's every span), for
-at most `MAX_TRACES` traces.
+at most `MAX_TRACES` traces; a trace's page asks for the calls of the `EARLIER_TRACES` traces before it.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from spyglass.viewer._filters import FilterError, TraceFilter
 from spyglass.viewer._otlp import otlp_json
 
 MAX_TRACES = 500  # traces of one thread sent to its page at most (the newest are left out past it)
+EARLIER_TRACES = 20  # traces before a trace whose calls its page compares with (`?before=`)
 
 Page = Callable[..., Response]
 StoreOf = Callable[[Request], Awaitable[SpanStore]]
@@ -69,6 +70,14 @@ def thread_routes(
     async def api_thread(request: Request) -> Response:
         store = await store_of(request)
         thread_id = request.path_params["thread_id"]
+        before = int_param(request, "before", None)
+        if (
+            before is not None
+        ):  # a trace's page: the calls just before it, for what changed since the last one
+            calls = await run_in_threadpool(
+                lambda: store.get_thread_calls(thread_id, traces=EARLIER_TRACES, before=before)
+            )
+            return json_response({"spans": calls}, headers={"cache-control": "no-store"})
         found = await run_in_threadpool(_thread_with_calls, store, thread_id)
         if found is None:
             return json_error(404, f"no thread {thread_id}")

@@ -24,9 +24,9 @@ from psycopg.rows import dict_row
 from spyglass.store._backends import mask_url
 from spyglass.store._errors import StoreError
 from spyglass.store._thread_queries import (
-    THREAD_CALLS_WHERE,
     ThreadReader,
     ThreadSummary,
+    thread_calls_query,
     thread_list_query,
     thread_summary,
 )
@@ -157,11 +157,13 @@ class PostgresSpanStore(ThreadReader):
             )
             return [_trace_summary(row) for row in rows]
 
-    def get_thread_calls(self, thread_id: str, *, traces: int = 500) -> list[SpanRecord]:
-        """The spans of the model calls of a thread's first `traces` traces (see `SpanStore.get_thread_calls`)."""
-        where = THREAD_CALLS_WHERE.replace("?", "%s")
+    def get_thread_calls(
+        self, thread_id: str, *, traces: int = 500, before: int | None = None
+    ) -> list[SpanRecord]:
+        """The spans of the model calls of some of a thread's traces (see `SpanStore.get_thread_calls`)."""
+        where, params = thread_calls_query(thread_id, traces, before, "%s")
         with self._reading() as conn:
-            rows = conn.execute(f"{_SPAN_SELECT} WHERE {where}".encode(), (thread_id, traces))
+            rows = conn.execute(f"{_SPAN_SELECT} WHERE {where}".encode(), params)
             return [_span_record(row) for row in rows]
 
     def get_trace(self, trace_id: str) -> list[SpanRecord]:

@@ -82,14 +82,15 @@ async function load() {
   return data.cursor;
 }
 
-/** In a thread, the previous call may be in an earlier trace: fetch the thread's calls for since.js. */
+/** In a thread, the previous call may be in an earlier trace: fetch the calls of the traces just before. */
 let earlier = null;
 async function loadThreadCalls() {
   const threadId = document.getElementById("trace-thread")?.dataset.threadId;
   if (!threadId) return;
   if (earlier === null) {
-    const thread = await getJSON(`/api/threads/${encodeURIComponent(threadId)}`).catch(() => null);
-    earlier = thread ? thread.spans.filter((span) => span.trace_id !== traceId) : [];
+    const start = document.getElementById("trace").dataset.startNs;
+    const thread = await getJSON(`/api/threads/${encodeURIComponent(threadId)}?before=${encodeURIComponent(start)}`).catch(() => null);
+    earlier = thread ? thread.spans : [];
   }
   if (!earlier.length || !tools) return;
   tools.earlier = earlier;
