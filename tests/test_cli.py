@@ -163,6 +163,7 @@ def test_demo_stores_its_spans_where_spyglass_store_says(tmp_path):
     assert f"The spans were stored in {store}." in result.stderr.splitlines()
     with SpanStore(store, readonly=True) as reader:
         roots = [t["message"] for t in sorted(reader.list_traces(), key=lambda t: t["start_ns"])]
+        thread = [t["message"] for t in reader.get_thread("demo-chat")]
     assert roots == [
         "Demo: a chat completion",
         "Demo: a streamed answer",
@@ -170,7 +171,10 @@ def test_demo_stores_its_spans_where_spyglass_store_says(tmp_path):
         "Demo: an embedding",
         "Demo: an image generation",
         "Demo: a failing call",
+        "Demo: a chat, turn 1",
+        "Demo: a chat, turn 2",
     ]
+    assert thread == ["Demo: a chat, turn 1", "Demo: a chat, turn 2"]  # one conversation: a thread
     hint = result.stderr.splitlines()[-1]
     assert hint.startswith("Open them in the viewer with: ")
     viewer = subprocess.Popen(

@@ -114,6 +114,13 @@ def test_attribute_names_are_matched_as_whole_words():
     }
 
 
+def test_session_id_groups_traces_and_is_kept_unless_its_text_is_secret_shaped():
+    scrubber = Scrubber(ScrubbingOptions())
+    assert scrubber.scrub_attributes({"session.id": "chat-7", "spyglass.kind": "span"}) is None
+    key = "sk-proj-" + "a1B2c3D4" * 5
+    assert scrubber.scrub_attributes({"session.id": key}) == {"session.id": "[REDACTED]"}
+
+
 def test_options_extra_patterns_allow_list_and_callback():
     seen = []
 

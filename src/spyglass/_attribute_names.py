@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Final
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
-from opentelemetry.semconv._incubating.attributes import openai_attributes
+from opentelemetry.semconv._incubating.attributes import openai_attributes, session_attributes
 from opentelemetry.semconv._incubating.metrics import gen_ai_metrics
 from opentelemetry.semconv.attributes import (
     error_attributes,
@@ -57,6 +57,9 @@ STREAM_INTERRUPTED: Final = "interrupted"  # ran out before the server said the 
 OPERATION_NAME: Final = gen_ai.GEN_AI_OPERATION_NAME
 PROVIDER_NAME: Final = gen_ai.GEN_AI_PROVIDER_NAME
 CONVERSATION_ID: Final = gen_ai.GEN_AI_CONVERSATION_ID  # Responses `conversation`
+SESSION_ID: Final = (
+    session_attributes.SESSION_ID
+)  # spyglass.span(..., session=...): groups traces into a thread
 REQUEST_MODEL: Final = gen_ai.GEN_AI_REQUEST_MODEL
 REQUEST_STREAM: Final = gen_ai.GEN_AI_REQUEST_STREAM
 REQUEST_MAX_TOKENS: Final = gen_ai.GEN_AI_REQUEST_MAX_TOKENS

@@ -74,6 +74,10 @@ DEFAULT_KEY_WORDS = (
     "cvv",
 )
 
+# Names of ids that group spans, not credentials, though a key word is in them: `session.id` (OpenTelemetry's,
+# set by `spyglass.span(session=...)`) names the conversation a trace belongs to. Their values are still
+# checked for secret-shaped text like any other.
+_GROUPING_IDS = frozenset({"session.id"})
 _ATTRIBUTE_VALUE_TYPES = (str, bool, int, float)
 _UNSEEN = object()
 _MAX_DEPTH = 32
@@ -269,7 +273,11 @@ class Scrubber:
         if cached is not False:
             return cached  # type: ignore[return-value]
         reason = None
-        if key not in self._allowed and not key.startswith(("gen_ai.", "spyglass.", "server.", "http.")):
+        if (
+            key not in self._allowed
+            and key not in _GROUPING_IDS
+            and not key.startswith(("gen_ai.", "spyglass.", "server.", "http."))
+        ):
             lowered = key.lower()
             parts = re.split(r"[._\- ]", lowered)
             for word in self._key_words:

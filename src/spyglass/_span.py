@@ -57,9 +57,10 @@ class SpyglassSpan:
         ```
     """
 
-    def __init__(self, msg_template: str, attributes: dict[str, Any]) -> None:
+    def __init__(self, msg_template: str, attributes: dict[str, Any], session: str | None = None) -> None:
         self._msg_template = msg_template
         self._attributes = attributes
+        self._session = session
         self._span: trace.Span | None = None
         self._token: object | None = None
 
@@ -87,10 +88,10 @@ class SpyglassSpan:
     def __enter__(self) -> SpyglassSpan:
         try:
             settings()  # configure with defaults on first use
-            self._span = STATE.tracer.start_span(
-                self._msg_template,
-                attributes=user_attributes(self._msg_template, self._attributes, names.KIND_SPAN),
-            )
+            attributes = user_attributes(self._msg_template, self._attributes, names.KIND_SPAN)
+            if self._session is not None:
+                attributes[names.SESSION_ID] = str(self._session)
+            self._span = STATE.tracer.start_span(self._msg_template, attributes=attributes)
             self._token = otel_context.attach(trace.set_span_in_context(self._span))
         except Exception:
             log_internal_error("span.__enter__")
@@ -118,37 +119,47 @@ class SpyglassSpan:
 
     def __call__(self, func: F) -> F:
         """Use as a decorator: each call of `func` runs inside a new span with this message."""
-        template, attributes = self._msg_template, self._attributes
+        template, attributes, session = self._msg_template, self._attributes, self._session
         if inspect.iscoroutinefunction(func):
 
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                with SpyglassSpan(template, dict(attributes)):
+                with SpyglassSpan(template, dict(attributes), session):
                     return await func(*args, **kwargs)
 
             return async_wrapper  # type: ignore[return-value]
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with SpyglassSpan(template, dict(attributes)):
+            with SpyglassSpan(template, dict(attributes), session):
                 return func(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
 
 
-def span(msg_template: str, /, **attributes: Any) -> SpyglassSpan:
+def span(msg_template: str, /, *, session: str | None = None, **attributes: Any) -> SpyglassSpan:
     """Open a span around a block of code (or, as a decorator, around each call of a function).
 
     `{field}` placeholders in the template are filled from the keyword arguments, which are also recorded
     as attributes. The span name is the template itself, so it stays low-cardinality.
 
+    Args:
+        msg_template: the message, with `{field}` placeholders.
+        session: the conversation this work belongs to (a chat's or user session's id): recorded as the
+            `session.id` attribute, it puts the whole trace in that thread, with every other trace of the
+            same session, in the viewer's Threads. Not a placeholder field.
+        **attributes: fields for the template, recorded as attributes.
+
     Example:
         ```python
         with spyglass.span('Asking OpenAI to write some code'):
             response = client.chat.completions.create(model='gpt-4', messages=[...])
+
+        with spyglass.span('Answering {user}', user=user.name, session=chat.id):
+            ...  # every trace with this session is one thread in the viewer
         ```
     """
-    return SpyglassSpan(msg_template, attributes)
+    return SpyglassSpan(msg_template, attributes, session)
 
 
 _LEVELS = {"debug": 5, "info": 9, "warn": 13, "error": 17}

@@ -123,6 +123,8 @@ def test_llm_span_columns_and_trace_summary(tracing: Tracing, open_store) -> Non
         "cost_usd": pytest.approx(0.0012),
         "first_prompt": "Where is my parcel?",
         "seq": IsInt(),
+        "thread_id": None,  # no session, conversation or response chain
+        "thread_source": None,
     }
     llm = [span for span in store.get_trace(trace_id) if span["kind"] == "llm"]
     assert [

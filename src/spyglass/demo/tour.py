@@ -1,8 +1,9 @@
 """`spyglass demo`: a short tour of what spyglass records, against the built-in server (no key, no network).
 
 It is an ordinary program using the `openai` SDK the way the reference documentation does: a chat call, a
-streamed answer inside a span of its own, a tool call round trip, an embedding, an image generation and one
-failing call. Everything it shows in the terminal comes from the spans.
+streamed answer inside a span of its own, a tool call round trip, an embedding, an image generation, one
+failing call, and a chat of two turns in one session (two traces the viewer shows as one thread). Everything
+it shows in the terminal comes from the spans.
 """
 
 from __future__ import annotations
@@ -97,3 +98,11 @@ def _tour(client: Any) -> None:
             )
         except openai.NotFoundError as exc:
             spyglass.warn("the call failed as expected: {error}", error=exc.code)
+
+    # A chat app makes a trace per turn; the session puts the turns in one thread (the viewer's Threads).
+    history: list[dict[str, Any]] = [SYSTEM]
+    for turn, question in enumerate(("Suggest a name for a tracing library.", "Shorter, please."), start=1):
+        with spyglass.span("Demo: a chat, turn {turn}", turn=turn, session="demo-chat"):
+            history.append({"role": "user", "content": question})
+            answer = client.chat.completions.create(model="gpt-4o", messages=history)
+            history.append({"role": "assistant", "content": answer.choices[0].message.content or ""})

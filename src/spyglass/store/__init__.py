@@ -19,13 +19,14 @@ Example:
 from __future__ import annotations
 
 from spyglass.store._errors import StoreError
+from spyglass.store._thread_queries import ThreadSummary
+from spyglass.store._trace_filters import TraceStatus
 from spyglass.store.reader import (
     Changes,
     ModelStats,
     SpanRecord,
     SpanStore,
     StoreStats,
-    TraceStatus,
     TraceSummary,
 )
 from spyglass.store.writer import SqliteSpanProcessor
@@ -38,6 +39,7 @@ __all__ = [
     "SqliteSpanProcessor",
     "StoreError",
     "StoreStats",
+    "ThreadSummary",
     "TraceStatus",
     "TraceSummary",
 ]

@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from spyglass.store._rows import SPAN_COLUMNS, SpanRow
+from spyglass.store._threads import SUMMARY_THREAD_COLUMNS, ThreadSql, resolve_all, resolve_threads
 
 _UPDATABLE = [column for column in SPAN_COLUMNS if column not in ("trace_id", "span_id")]
 # A pending row never replaces a row that has already ended (e.g. a final row written by an earlier batch),
@@ -59,6 +60,10 @@ _TRACE_COLUMNS = (
     "cost_usd",
     "first_prompt",
     "seq",
+    "thread_key",
+    "thread_key_source",
+    "thread_id",
+    "thread_source",
 )
 # The summaries of the traces a batch touched, recomputed from all their spans (other processes' included) in
 # one statement: SQLite does the aggregation, without the GIL, and nothing is read back into Python. The
@@ -77,7 +82,7 @@ _SUMMARIZE_TRACES = f"""
         g.cost_usd,
         (SELECT p.prompt_preview FROM spans AS p
             WHERE p.trace_id = g.trace_id AND p.prompt_preview IS NOT NULL ORDER BY p.start_ns, p.id LIMIT 1),
-        ?
+        ?, {SUMMARY_THREAD_COLUMNS}
     FROM (
         SELECT trace_id, min(start_ns) AS start_ns, max(coalesce(nullif(end_ns, 0), start_ns)) AS end_ns,
             count(*) AS span_count, sum(is_pending) AS pending_count,
@@ -180,5 +185,24 @@ def _inherit_model(
 
 
 def _summarize_traces(conn: sqlite3.Connection, trace_ids: list[str], seq: int) -> None:
-    """Recompute the `traces` rows of these traces from all their spans (other processes' included)."""
+    """Recompute the `traces` rows of these traces from all their spans (other processes' included), and
+    which threads they (and the traces continuing them) are in."""
     conn.execute(_SUMMARIZE_TRACES, (seq, json.dumps(trace_ids)))
+    resolve_threads(thread_sql(conn), trace_ids, seq)
+
+
+def thread_sql(conn: sqlite3.Connection) -> ThreadSql:
+    """How the thread resolution runs its queries on SQLite."""
+    return ThreadSql(
+        rows=lambda sql, params: conn.execute(sql, params).fetchall(),
+        run=lambda sql, params: conn.execute(sql, params).close(),
+        placeholder="?",
+        in_list="IN (SELECT value FROM json_each(?))",
+        as_list=json.dumps,
+    )
+
+
+def resolve_all_threads(conn: sqlite3.Connection) -> None:
+    """Every trace's thread, under a new change number (a store migrated to threads; inside its transaction)."""
+    if conn.execute("SELECT 1 FROM traces LIMIT 1").fetchone() is not None:
+        resolve_all(thread_sql(conn), next_seq(conn))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeAlias
 
@@ -55,6 +55,11 @@ SPAN_COLUMNS: tuple[str, ...] = (
     "events",
     "links",
     "scope",
+    # What groups traces into threads (see store/_threads.py); NULL on most spans.
+    "thread_key",
+    "thread_source",
+    "response_id",
+    "previous_response_id",
 )
 
 
@@ -184,12 +189,29 @@ def span_to_row(span: ReadableSpan | StartedSpan, *, pending: bool) -> SpanRow:
         "links": dump_json(links) if links else "[]",
         "scope": _scope_json(span.instrumentation_scope),
     }
+    values.update(_thread_values(get))
     linked = None
     if kind == names.KIND_LLM_STREAM and request_model is None and links:
         linked = (links[0]["trace_id"], links[0]["span_id"])
     text = _search_text(attributes, input_messages)
     size = _ROW_OVERHEAD + len(attributes_json) + len(events_json) + len(text)
     return SpanRow(values, resource, text, linked, size)
+
+
+def _thread_values(get: Callable[[str], object]) -> dict[str, str | None]:
+    """The span's thread columns: its session (or else conversation) id, and for a Responses API call its
+    response id and the response it continues."""
+    key, source = _str_or_none(get(names.SESSION_ID)), "session"
+    if not key:
+        key, source = _str_or_none(get(names.CONVERSATION_ID)), "conversation"
+    previous = _str_or_none(get(names.REQUEST_PREVIOUS_RESPONSE_ID)) or None
+    is_responses = get(names.OPENAI_API_TYPE) == "responses" or previous is not None
+    return {
+        "thread_key": key or None,
+        "thread_source": source if key else None,
+        "response_id": (_str_or_none(get(names.RESPONSE_ID)) or None) if is_responses else None,
+        "previous_response_id": previous,
+    }
 
 
 def _span_kind(kind: object) -> str:

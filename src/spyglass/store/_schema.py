@@ -11,10 +11,13 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from spyglass.store._errors import StoreError
+from spyglass.store._threads import SUMMARY_KEY
 
 APPLICATION_ID = 0x5350_5947  # "SPYG" in the SQLite header, so `file` and friends can tell it is ours
 MIGRATIONS_TABLE = "_spyglass_migrations"
@@ -22,10 +25,15 @@ MIGRATIONS_TABLE = "_spyglass_migrations"
 
 @dataclass(frozen=True)
 class Migration:
-    """One named schema change: statements run in a single transaction, then recorded by name."""
+    """One named schema change: statements run in a single transaction, then recorded by name.
+
+    `then`, when given, runs in the same transaction after the statements, with the connection: the Python
+    part of a migration (filling a new column from what SQL alone cannot work out).
+    """
 
     name: str
     statements: tuple[str, ...]
+    then: Callable[[Any], None] | None = None
 
 
 _INITIAL = Migration(
@@ -103,7 +111,58 @@ _INITIAL = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_INITIAL,)
+
+def _resolve_all_threads(conn: sqlite3.Connection) -> None:
+    from spyglass.store._ingest import resolve_all_threads  # the writer's code; imports the schema itself
+
+    resolve_all_threads(conn)
+
+
+# Threads: the columns that group traces into conversations (filled from each span's attributes by
+# `_rows.span_to_row`; see store/_threads.py for how a trace's thread is worked out), the old spans' filled
+# from their attributes here.
+_JSON_TEXT = "json_extract(attributes, '$.\"{}\"')"
+_SESSION = _JSON_TEXT.format("session.id")
+_CONVERSATION = _JSON_TEXT.format("gen_ai.conversation.id")
+_PREVIOUS = _JSON_TEXT.format("gen_ai.request.previous_response.id")
+_KEY = SUMMARY_KEY.format(column="thread_key", trace="traces")
+_KEY_SOURCE = SUMMARY_KEY.format(column="thread_source", trace="traces")
+_THREADS = Migration(
+    "0002_threads",
+    (
+        "ALTER TABLE spans ADD COLUMN thread_key TEXT",
+        "ALTER TABLE spans ADD COLUMN thread_source TEXT",
+        "ALTER TABLE spans ADD COLUMN response_id TEXT",
+        "ALTER TABLE spans ADD COLUMN previous_response_id TEXT",
+        f"""UPDATE spans SET
+            thread_key = coalesce(nullif({_SESSION}, ''), nullif({_CONVERSATION}, '')),
+            thread_source = CASE WHEN nullif({_SESSION}, '') IS NOT NULL THEN 'session'
+                WHEN nullif({_CONVERSATION}, '') IS NOT NULL THEN 'conversation' END
+            WHERE attributes LIKE '%session.id%' OR attributes LIKE '%gen_ai.conversation.id%'""",
+        f"""UPDATE spans SET previous_response_id = nullif({_PREVIOUS}, ''),
+            response_id = CASE WHEN {_JSON_TEXT.format("openai.api.type")} = 'responses'
+                OR nullif({_PREVIOUS}, '') IS NOT NULL THEN nullif({_JSON_TEXT.format("gen_ai.response.id")}, '') END
+            WHERE attributes LIKE '%openai.api.type%' OR attributes LIKE '%previous_response.id%'""",
+        # Covering, so a trace's key is found without reading its spans' rows (big attributes first).
+        """CREATE INDEX spans_thread_key ON spans (trace_id, thread_source, thread_key, parent_span_id, start_ns)
+            WHERE thread_key IS NOT NULL""",
+        "CREATE INDEX spans_response ON spans (response_id, trace_id) WHERE response_id IS NOT NULL",
+        """CREATE INDEX spans_previous_response ON spans (previous_response_id, trace_id)
+            WHERE previous_response_id IS NOT NULL""",
+        """CREATE INDEX spans_chain ON spans (trace_id, start_ns, response_id, previous_response_id)
+            WHERE response_id IS NOT NULL OR previous_response_id IS NOT NULL""",
+        "ALTER TABLE traces ADD COLUMN thread_key TEXT",  # the trace's own session or conversation id
+        "ALTER TABLE traces ADD COLUMN thread_key_source TEXT",
+        "ALTER TABLE traces ADD COLUMN thread_id TEXT",  # the thread it is in (its key, or its response chain's)
+        "ALTER TABLE traces ADD COLUMN thread_source TEXT",  # session, conversation or responses
+        f"UPDATE traces SET thread_key = {_KEY}, thread_key_source = {_KEY_SOURCE}",
+        "UPDATE traces SET thread_id = thread_key, thread_source = thread_key_source",
+        "CREATE INDEX traces_thread ON traces (thread_id, start_ns) WHERE thread_id IS NOT NULL",
+    ),
+    _resolve_all_threads,
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_INITIAL, _THREADS)
 
 
 def open_for_writing(path: str | os.PathLike[str], *, busy_timeout: float) -> sqlite3.Connection:
@@ -207,6 +266,8 @@ def migrate(conn: sqlite3.Connection, file: Path) -> None:
                 if migration.name in missing:
                     for statement in migration.statements:
                         conn.execute(statement)
+                    if migration.then is not None:
+                        migration.then(conn)
                     conn.execute(
                         f"INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) VALUES (?, ?)",
                         (migration.name, time.time()),

@@ -18,13 +18,19 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, TypedDict
+from typing import Any, TypedDict
 
 from spyglass.store import _prune
 from spyglass.store._errors import StoreError
 from spyglass.store._schema import open_for_reading
-
-TraceStatus = Literal["ok", "error", "pending"]
+from spyglass.store._thread_queries import (
+    ThreadReader,
+    ThreadSummary,
+    thread_calls_query,
+    thread_list_query,
+    thread_summary,
+)
+from spyglass.store._trace_filters import SQLITE_MODEL_CONDITION, TraceStatus, trace_filters, where_clause
 
 
 class TraceSummary(TypedDict):
@@ -49,6 +55,8 @@ class TraceSummary(TypedDict):
     cost_usd: float | None
     first_prompt: str | None  # the start of the first user message in the trace
     seq: int  # the change number of the last write to this trace
+    thread_id: str | None  # the conversation it belongs to (see `list_threads`), if any
+    thread_source: str | None  # what put it there: session, conversation or responses
 
 
 class SpanRecord(TypedDict):
@@ -119,6 +127,11 @@ _SPAN_SELECT = """
 """
 _JSON_SPAN_FIELDS = ("attributes", "events", "links", "resource", "scope")
 _RECORD_FIELDS = tuple(SpanRecord.__annotations__)
+_SEARCH_TRACES = """trace_id IN (SELECT s.trace_id FROM spans s
+    WHERE s.id IN (SELECT rowid FROM spans_fts WHERE spans_fts MATCH ?))"""
+_MODELS_OF_THREAD = """SELECT json_group_array(DISTINCT j.value) FROM traces AS m, json_each(m.models) AS j
+    WHERE m.thread_id = threads.thread_id"""
+_THREAD_COLUMNS = ("thread_key", "thread_source", "response_id", "previous_response_id")
 
 
 def _json_value(field: str) -> str:
@@ -144,7 +157,7 @@ _TRACE_JSON = f"""
 """
 
 
-class SpanStore:
+class SpanStore(ThreadReader):
     """Read (and delete from) a spyglass store file.
 
     Args:
@@ -216,7 +229,7 @@ class SpanStore:
             search: words that must all appear in one span's message or conversation (the last word may be
                 the start of a word).
         """
-        where, params = _trace_filters(
+        where, params = trace_filters(
             before=before,
             status=status,
             model=model,
@@ -238,8 +251,40 @@ class SpanStore:
                     "trace_id IN (SELECT trace_id FROM spans WHERE id IN (SELECT value FROM json_each(?)))"
                 )
                 params.append(json.dumps(matches))
-            sql = f"SELECT * FROM traces {_where(where)} ORDER BY start_ns DESC, trace_id DESC LIMIT ?"
+            sql = f"SELECT * FROM traces {where_clause(where)} ORDER BY start_ns DESC, trace_id DESC LIMIT ?"
             return [_trace_summary(row) for row in conn.execute(sql, [*params, limit])]
+
+    def _threads(
+        self, limit: int, filters: dict[str, Any], *, search: str | None = None, thread_id: str | None = None
+    ) -> list[ThreadSummary]:
+        query = _fts_query(search) if search else None
+        sql, params = thread_list_query(
+            limit,
+            filters,
+            thread_id=thread_id,
+            search=None if query is None else (_SEARCH_TRACES, query),
+            placeholder="?",
+            model_condition=SQLITE_MODEL_CONDITION,
+            models_of_thread=_MODELS_OF_THREAD,
+        )
+        with self._reading() as conn:
+            return [thread_summary(dict(row), json.loads(row["models"])) for row in conn.execute(sql, params)]
+
+    def get_thread(self, thread_id: str) -> list[TraceSummary]:
+        """The traces of a thread, oldest first (empty if there is no such thread)."""
+        sql = "SELECT * FROM traces WHERE thread_id = ? ORDER BY start_ns, trace_id"
+        with self._reading() as conn:
+            return [_trace_summary(row) for row in conn.execute(sql, (thread_id,))]
+
+    def get_thread_calls(
+        self, thread_id: str, *, traces: int = 500, before: int | None = None
+    ) -> list[SpanRecord]:
+        """The spans of the model calls (`llm`, `llm_stream`) of a thread's first `traces` traces (with
+        `before`, of its newest `traces` traces started before then), in start order: its conversation,
+        without reading the other spans (an agent's tool spans) into Python."""
+        where, params = thread_calls_query(thread_id, traces, before, "?")
+        with self._reading() as conn:
+            return [_span_record(row) for row in conn.execute(f"{_SPAN_SELECT} WHERE {where}", params)]
 
     def get_trace(self, trace_id: str) -> list[SpanRecord]:
         """Every span of a trace, in start order (empty if there is no such trace)."""
@@ -355,55 +400,6 @@ class SpanStore:
                 raise StoreError(f"Cannot write to the spyglass store {self._path}: {exc}") from exc
 
 
-_SQLITE_MODEL_CONDITION = "EXISTS (SELECT 1 FROM json_each(traces.models) WHERE value = ?)"
-
-
-def _trace_filters(
-    *,
-    before: int | None,
-    status: TraceStatus | None,
-    model: str | None,
-    service: str | None,
-    min_duration: float | None,
-    max_duration: float | None,
-    min_tokens: int | None,
-    min_cost: float | None,
-    placeholder: str = "?",
-    model_condition: str = _SQLITE_MODEL_CONDITION,
-) -> tuple[list[str], list[object]]:
-    """The conditions on the traces table for `list_traces`' filters, and their parameters. Each backend
-    gives its own parameter `placeholder` and how it tests a trace's list of models (`model_condition`)."""
-    conditions: list[str] = []
-    params: list[object] = []
-
-    def add(condition: str, *values: object) -> None:
-        conditions.append(condition.replace("?", placeholder))
-        params.extend(values)
-
-    if before is not None:
-        add("start_ns < ?", before)
-    if status is not None:
-        add(_STATUS_CONDITIONS[status])
-    if model is not None:
-        conditions.append(model_condition)
-        params.append(model)
-    if service is not None:
-        add("service_name = ?", service)
-    if min_duration is not None:
-        add("duration_ns >= ?", int(min_duration * 1e9))
-    if max_duration is not None:
-        add("duration_ns <= ?", int(max_duration * 1e9))
-    if min_tokens is not None:
-        add("total_tokens >= ?", min_tokens)
-    if min_cost is not None:
-        add("cost_usd >= ?", min_cost)
-    return conditions, params
-
-
-def _where(conditions: list[str]) -> str:
-    return "WHERE " + " AND ".join(conditions) if conditions else ""
-
-
 def _few_matches(conn: sqlite3.Connection, query: str) -> list[int] | None:
     """The ids of the spans matching `query`, or None when there are too many to collect cheaply."""
     sql = "SELECT rowid FROM spans_fts WHERE spans_fts MATCH ? LIMIT ?"
@@ -426,7 +422,7 @@ def _search_newest_first(
         (query,),
     )
     in_chunk = "trace_id IN (SELECT value FROM json_each(?))"
-    sql = f"SELECT * FROM traces {_where([*where, in_chunk])}"
+    sql = f"SELECT * FROM traces {where_clause([*where, in_chunk])}"
     seen: set[str] = set()
     found: list[sqlite3.Row] = []
     try:
@@ -454,13 +450,6 @@ def _next_trace_ids(spans: sqlite3.Cursor, seen: set[str], count: int) -> list[s
 
 _SEARCH_CHUNK = 200
 _FEW_MATCHES = 2000
-
-
-_STATUS_CONDITIONS: dict[str, str] = {
-    "error": "error_count > 0",
-    "pending": "error_count = 0 AND pending_count > 0",
-    "ok": "error_count = 0 AND pending_count = 0",
-}
 
 
 def _fts_query(text: str) -> str | None:
@@ -514,6 +503,8 @@ def _changes(conn: sqlite3.Connection, cursor: int, limit: int) -> Changes:
 
 def _trace_summary(row: sqlite3.Row) -> TraceSummary:
     summary: dict[str, Any] = dict(row)
+    summary.pop("thread_key", None)  # what the thread was worked out from
+    summary.pop("thread_key_source", None)
     summary["models"] = json.loads(summary["models"])
     if summary["error_count"]:
         summary["status"] = "error"
@@ -527,6 +518,8 @@ def _trace_summary(row: sqlite3.Row) -> TraceSummary:
 def _span_record(row: sqlite3.Row) -> SpanRecord:
     record: dict[str, Any] = dict(row)
     del record["id"], record["resource_id"]
+    for column in _THREAD_COLUMNS:  # in the span's attributes already
+        record.pop(column, None)
     for field in _JSON_SPAN_FIELDS:
         if record[field] is not None:
             record[field] = json.loads(record[field])

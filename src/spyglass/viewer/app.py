@@ -196,8 +196,18 @@ def create_app(
         yield
         handle.close()
 
+    from spyglass.viewer._thread_views import thread_routes  # it takes the helpers below from this module
+
     routes: list[BaseRoute] = [
         *extra_routes,
+        *thread_routes(
+            page,
+            store_of,
+            json_response=_JSResponse,
+            json_error=_json_error,
+            int_param=_int_param,
+            max_page=_MAX_PAGE,
+        ),
         Route("/", list_view),
         Route("/models", models_view),
         Route("/trace/{trace_id}", trace_view),

@@ -17,6 +17,7 @@ import psycopg
 from psycopg.rows import tuple_row
 
 from spyglass.store._rows import SPAN_COLUMNS, SpanRow
+from spyglass.store._threads import SUMMARY_THREAD_COLUMNS, ThreadSql, resolve_all, resolve_threads
 
 _COLUMNS = (*SPAN_COLUMNS, "resource_id", "row_bytes")
 _UPDATABLE = [column for column in _COLUMNS if column not in ("trace_id", "span_id")]
@@ -55,6 +56,10 @@ _TRACE_COLUMNS = (
     "first_prompt",
     "seq",
     "data_bytes",
+    "thread_key",
+    "thread_key_source",
+    "thread_id",
+    "thread_source",
 )
 _SUMMARIZE_TRACES = f"""
     INSERT INTO traces ({", ".join(_TRACE_COLUMNS)})
@@ -68,7 +73,7 @@ _SUMMARIZE_TRACES = f"""
         g.cost_usd,
         (SELECT p.prompt_preview FROM spans AS p
             WHERE p.trace_id = g.trace_id AND p.prompt_preview IS NOT NULL ORDER BY p.start_ns, p.id LIMIT 1),
-        %(seq)s, g.data_bytes
+        %(seq)s, g.data_bytes, {SUMMARY_THREAD_COLUMNS}
     FROM (
         SELECT trace_id, min(start_ns) AS start_ns, max(coalesce(nullif(end_ns, 0), start_ns)) AS end_ns,
             count(*) AS span_count, sum(is_pending) AS pending_count,
@@ -126,7 +131,27 @@ def write_batch(conn: psycopg.Connection[Any], rows: Sequence[SpanRow], resource
         seq = next_seq(conn)
         trace_ids = sorted({key[0] for key in latest})
         conn.execute(_SUMMARIZE_TRACES.encode(), {"seq": seq, "ids": trace_ids})
+        # After next_seq: every writer before this one has committed, so all agree on the threads.
+        resolve_threads(thread_sql(conn), trace_ids, seq)
     resources.update(new_resources)
+
+
+def thread_sql(conn: psycopg.Connection[Any]) -> ThreadSql:
+    """How the thread resolution runs its queries on PostgreSQL."""
+
+    def rows(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return conn.cursor(row_factory=tuple_row).execute(sql.encode(), params).fetchall()
+
+    def run(sql: str, params: Sequence[Any]) -> None:
+        conn.execute(sql.encode(), params)
+
+    return ThreadSql(rows=rows, run=run, placeholder="%s", in_list="= ANY(%s)", as_list=list)
+
+
+def resolve_all_threads(conn: psycopg.Connection[Any]) -> None:
+    """Every trace's thread, under a new change number (a store migrated to threads; inside its transaction)."""
+    if conn.execute("SELECT 1 FROM traces LIMIT 1").fetchone() is not None:
+        resolve_all(thread_sql(conn), next_seq(conn))
 
 
 def _replaces(kept: SpanRow, new: SpanRow) -> bool:

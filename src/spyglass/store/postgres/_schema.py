@@ -13,6 +13,7 @@ import psycopg
 from spyglass.store._backends import mask_url
 from spyglass.store._errors import StoreError
 from spyglass.store._schema import Migration
+from spyglass.store._threads import SUMMARY_KEY
 
 MIGRATIONS_TABLE = "spyglass_migrations"
 _LOCK_KEY = 0x5350_5947  # "SPYG": one advisory lock for migrating
@@ -91,7 +92,49 @@ _INITIAL = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_INITIAL,)
+
+def _resolve_all_threads(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    from spyglass.store.postgres._ingest import resolve_all_threads  # the writers' code
+
+    resolve_all_threads(conn)
+
+
+# Threads, as in SQLite (store/_schema.py): the columns, the old spans' filled from their attributes.
+_SESSION = "nullif(attributes::json ->> 'session.id', '')"
+_CONVERSATION = "nullif(attributes::json ->> 'gen_ai.conversation.id', '')"
+_PREVIOUS = "nullif(attributes::json ->> 'gen_ai.request.previous_response.id', '')"
+_KEY = SUMMARY_KEY.format(column="thread_key", trace="traces")
+_KEY_SOURCE = SUMMARY_KEY.format(column="thread_source", trace="traces")
+_THREADS = Migration(
+    "0002_threads",
+    (
+        """ALTER TABLE spans ADD COLUMN thread_key TEXT, ADD COLUMN thread_source TEXT,
+            ADD COLUMN response_id TEXT, ADD COLUMN previous_response_id TEXT""",
+        f"""UPDATE spans SET thread_key = coalesce({_SESSION}, {_CONVERSATION}),
+            thread_source = CASE WHEN {_SESSION} IS NOT NULL THEN 'session'
+                WHEN {_CONVERSATION} IS NOT NULL THEN 'conversation' END
+            WHERE attributes LIKE '%session.id%' OR attributes LIKE '%gen_ai.conversation.id%'""",
+        f"""UPDATE spans SET previous_response_id = {_PREVIOUS},
+            response_id = CASE WHEN attributes::json ->> 'openai.api.type' = 'responses' OR {_PREVIOUS} IS NOT NULL
+                THEN nullif(attributes::json ->> 'gen_ai.response.id', '') END
+            WHERE attributes LIKE '%openai.api.type%' OR attributes LIKE '%previous_response.id%'""",
+        """CREATE INDEX spans_thread_key ON spans (trace_id, thread_source, thread_key)
+            WHERE thread_key IS NOT NULL""",
+        "CREATE INDEX spans_response ON spans (response_id, trace_id) WHERE response_id IS NOT NULL",
+        """CREATE INDEX spans_previous_response ON spans (previous_response_id, trace_id)
+            WHERE previous_response_id IS NOT NULL""",
+        """CREATE INDEX spans_chain ON spans (trace_id, start_ns)
+            WHERE response_id IS NOT NULL OR previous_response_id IS NOT NULL""",
+        """ALTER TABLE traces ADD COLUMN thread_key TEXT, ADD COLUMN thread_key_source TEXT,
+            ADD COLUMN thread_id TEXT, ADD COLUMN thread_source TEXT""",
+        f"UPDATE traces SET thread_key = {_KEY}, thread_key_source = {_KEY_SOURCE}",
+        "UPDATE traces SET thread_id = thread_key, thread_source = thread_key_source",
+        "CREATE INDEX traces_thread ON traces (thread_id, start_ns) WHERE thread_id IS NOT NULL",
+    ),
+    _resolve_all_threads,
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_INITIAL, _THREADS)
 
 
 def connect(url: str, *, migrate: bool, timeout: int = 10) -> psycopg.Connection[tuple[object, ...]]:
@@ -121,6 +164,8 @@ def connect(url: str, *, migrate: bool, timeout: int = 10) -> psycopg.Connection
                     if migration.name in still_missing:
                         for statement in migration.statements:
                             conn.execute(statement.encode())  # our own constant SQL
+                        if migration.then is not None:
+                            migration.then(conn)
                         conn.execute(
                             f"INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) VALUES (%s, %s)",
                             (migration.name, time.time()),

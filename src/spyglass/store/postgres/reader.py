@@ -23,18 +23,23 @@ from psycopg.rows import dict_row
 
 from spyglass.store._backends import mask_url
 from spyglass.store._errors import StoreError
+from spyglass.store._thread_queries import (
+    ThreadReader,
+    ThreadSummary,
+    thread_calls_query,
+    thread_list_query,
+    thread_summary,
+)
+from spyglass.store._trace_filters import TraceStatus, trace_filters, where_clause
 from spyglass.store.postgres import _prune, _schema
 from spyglass.store.reader import (
     Changes,
     ModelStats,
     SpanRecord,
     StoreStats,
-    TraceStatus,
     TraceSummary,
     _span_record,
-    _trace_filters,
     _trace_summary,
-    _where,
 )
 
 _SPAN_FIELDS = [field for field in SpanRecord.__annotations__ if field != "resource"]
@@ -45,11 +50,16 @@ _SPAN_SELECT = (
 _TRACE_SELECT = (
     "SELECT trace_id, start_ns, end_ns, duration_ns, root_span_id, root_name, message, service_name, \
 span_count, pending_count, error_count, models, input_tokens, output_tokens, total_tokens, cost_usd, \
-first_prompt, seq FROM traces"
+first_prompt, seq, thread_id, thread_source FROM traces"
 )
 
+_MODEL_CONDITION = "models::jsonb ? %s"
+_SEARCH_TRACES = "trace_id IN (SELECT trace_id FROM spans WHERE search @@ to_tsquery('simple', %s))"
+_MODELS_OF_THREAD = """SELECT array_agg(DISTINCT j.model) FROM traces AS m,
+    jsonb_array_elements_text(m.models::jsonb) AS j (model) WHERE m.thread_id = threads.thread_id"""
 
-class PostgresSpanStore:
+
+class PostgresSpanStore(ThreadReader):
     """Read (and delete from) a spyglass store in PostgreSQL; the same methods as `SpanStore`.
 
     Args:
@@ -102,7 +112,7 @@ class PostgresSpanStore:
         search: str | None = None,
     ) -> list[TraceSummary]:
         """The newest traces first, filtered (see `SpanStore.list_traces`)."""
-        conditions, params = _trace_filters(
+        conditions, params = trace_filters(
             before=before,
             status=status,
             model=model,
@@ -112,18 +122,49 @@ class PostgresSpanStore:
             min_tokens=min_tokens,
             min_cost=min_cost,
             placeholder="%s",
-            model_condition="models::jsonb ? %s",
+            model_condition=_MODEL_CONDITION,
         )
         if search is not None:
             query = _tsquery(search)
             if query is not None:
-                conditions.append(
-                    "trace_id IN (SELECT trace_id FROM spans WHERE search @@ to_tsquery('simple', %s))"
-                )
+                conditions.append(_SEARCH_TRACES)
                 params.append(query)
-        sql = f"{_TRACE_SELECT} {_where(conditions)} ORDER BY start_ns DESC, trace_id DESC LIMIT %s"
+        sql = f"{_TRACE_SELECT} {where_clause(conditions)} ORDER BY start_ns DESC, trace_id DESC LIMIT %s"
         with self._reading() as conn:
             return [_trace_summary(row) for row in conn.execute(sql.encode(), [*params, limit])]
+
+    def _threads(
+        self, limit: int, filters: dict[str, Any], *, search: str | None = None, thread_id: str | None = None
+    ) -> list[ThreadSummary]:
+        query = None if search is None else _tsquery(search)
+        sql, params = thread_list_query(
+            limit,
+            filters,
+            thread_id=thread_id,
+            search=None if query is None else (_SEARCH_TRACES, query),
+            placeholder="%s",
+            model_condition=_MODEL_CONDITION,
+            models_of_thread=_MODELS_OF_THREAD,
+        )
+        with self._reading() as conn:
+            return [thread_summary(row, row["models"] or []) for row in conn.execute(sql.encode(), params)]
+
+    def get_thread(self, thread_id: str) -> list[TraceSummary]:
+        """The traces of a thread, oldest first (empty if there is no such thread)."""
+        with self._reading() as conn:
+            rows = conn.execute(
+                f"{_TRACE_SELECT} WHERE thread_id = %s ORDER BY start_ns, trace_id".encode(), (thread_id,)
+            )
+            return [_trace_summary(row) for row in rows]
+
+    def get_thread_calls(
+        self, thread_id: str, *, traces: int = 500, before: int | None = None
+    ) -> list[SpanRecord]:
+        """The spans of the model calls of some of a thread's traces (see `SpanStore.get_thread_calls`)."""
+        where, params = thread_calls_query(thread_id, traces, before, "%s")
+        with self._reading() as conn:
+            rows = conn.execute(f"{_SPAN_SELECT} WHERE {where}".encode(), params)
+            return [_span_record(row) for row in rows]
 
     def get_trace(self, trace_id: str) -> list[SpanRecord]:
         """Every span of a trace, in start order (empty if there is no such trace)."""

@@ -82,7 +82,8 @@ function cards(span, tools, goTo, markdown, showAll, toggleAll) {
   const a = span.attributes;
   const context = { span, tools, goTo, markdown, related: relatedSpans(span, tools.spans) };
   const out = [];
-  const since = previousCall(span, tools.spans);
+  // `tools.earlier`: the model calls of the thread's earlier traces, when the page knows them (trace.js).
+  const since = previousCall(span, tools.earlier ? [...tools.earlier, ...tools.spans] : tools.spans);
   if (since) out.push(sinceBar(since, span, context, showAll, toggleAll));
   const definitions = parseJSON(a["gen_ai.tool.definitions"]);
   if (Array.isArray(definitions) && definitions.length) out.push(toolDefinitions(definitions));
@@ -134,7 +135,8 @@ function sinceBar(since, span, context, showAll, toggleAll) {
   const { previous, shared } = since;
   const changes = changesSince(previous, span);
   const toggle = el("button", { type: "button", className: "link show-earlier", onclick: toggleAll }, showAll ? "Show only the new messages" : `Show the ${shared} earlier message${shared === 1 ? "" : "s"}`);
-  const link = el("button", { type: "button", className: "link", onclick: () => context.goTo(previous.span_id, null) }, "the previous call");
+  const elsewhere = previous.trace_id !== span.trace_id; // the previous call of the thread, in another trace
+  const link = el("button", { type: "button", className: "link", onclick: () => context.goTo(previous.span_id, null, previous.trace_id) }, elsewhere ? "the thread's previous call" : "the previous call");
   const summary = changes.length
     ? el(
         "details",

@@ -3,7 +3,8 @@
 import { follow, getJSON, mutate } from "./api.js";
 import { clear, el } from "./dom.js";
 import * as fmt from "./format.js";
-import { installKeys, LIST_ORDER_KEY, step } from "./keys.js";
+import { installKeys, LIST_ORDER_KEY } from "./keys.js";
+import { highlight, submitNonEmpty } from "./rows.js";
 
 const filters = new URLSearchParams(location.search);
 const body = document.querySelector("#traces tbody");
@@ -23,7 +24,13 @@ function row(trace, fresh) {
     "tr",
     { className: `status-${trace.status}${fresh ? " fresh" : ""}`, dataset: { traceId: trace.trace_id } },
     el("td", { className: "time", title: fmt.fullTime(trace.start_ns) }, fmt.time(trace.start_ns)),
-    el("td", { className: "trace-name" }, el("a", { href }, title), el("span", { className: "spans" }, ` ${trace.span_count} spans`)),
+    el(
+      "td",
+      { className: "trace-name" },
+      el("a", { href }, title),
+      el("span", { className: "spans" }, ` ${trace.span_count} spans`),
+      trace.thread_id ? el("a", { className: "thread-link", href: `/thread/${encodeURIComponent(trace.thread_id)}`, title: `In the thread ${trace.thread_id}` }, "thread") : null,
+    ),
     el("td", { className: "service" }, trace.service_name || "–"),
     el("td", { className: "num" }, fmt.duration(trace.duration_ns)),
     el("td", {}, el("span", { className: `badge status ${trace.status}` }, STATUS_LABELS[trace.status] ?? trace.status)),
@@ -134,25 +141,12 @@ try {
 }
 
 // Keep the URL short and shareable: leave empty filters out of it.
-document.getElementById("filters").addEventListener("submit", (event) => {
-  event.preventDefault();
-  const query = new URLSearchParams();
-  for (const [name, value] of new FormData(event.target)) if (String(value).trim()) query.set(name, String(value).trim());
-  location.search = query.toString();
-});
+submitNonEmpty(document.getElementById("filters"));
 
 // Keyboard: move a highlighted row with j/k, open it with Enter; the order is kept for the trace page's n/p.
-function highlight(by) {
-  const all = [...body.children];
-  const current = all.indexOf(body.querySelector("tr.selected"));
-  all[current]?.classList.remove("selected");
-  const next = all[step(all.length, current, by)];
-  next?.classList.add("selected");
-  next?.scrollIntoView({ block: "nearest" });
-}
 installKeys([
-  ["j / ↓", "highlight the next (older) trace", () => highlight(1)],
-  ["k / ↑", "highlight the previous (newer) trace", () => highlight(-1)],
+  ["j / ↓", "highlight the next (older) trace", () => highlight(body, 1)],
+  ["k / ↑", "highlight the previous (newer) trace", () => highlight(body, -1)],
   ["Enter / o", "open the highlighted trace", () => body.querySelector("tr.selected a")?.click()],
 ]);
 window.addEventListener("pagehide", () => {

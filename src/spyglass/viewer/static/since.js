@@ -11,31 +11,88 @@ function messagesOf(span, key) {
   return Array.isArray(messages) ? messages : null;
 }
 
+const conversational = (messages) => messages.filter((message) => !SYSTEM_ROLES.has(message?.role));
+
 /** A message as compared: role and parts only (an output message also carries its finish reason). */
-function same(a, b) {
-  return JSON.stringify([a?.role, a?.parts]) === JSON.stringify([b?.role, b?.parts]);
+const keyOf = (message) => JSON.stringify([message?.role, message?.parts]);
+
+// Two 32-bit hashes of each prefix of a list of message keys: prefixes compare in constant time, so finding
+// the previous call stays fast in a thread of hundreds of calls each resending the whole history.
+function prefixHashes(keys) {
+  const first = [0];
+  const second = [0];
+  for (const key of keys) {
+    let a = 0x811c9dc5;
+    let b = 0x9e3779b9;
+    for (let i = 0; i < key.length; i += 1) {
+      const code = key.charCodeAt(i);
+      a = Math.imul(a ^ code, 0x01000193);
+      b = Math.imul(b ^ code, 0x5bd1e995) ^ (b >>> 15);
+    }
+    first.push((Math.imul(first.at(-1), 0x01000193) ^ a) >>> 0);
+    second.push((Math.imul(second.at(-1), 0x5bd1e995) ^ b) >>> 0);
+  }
+  return [first, second];
 }
 
-const conversational = (messages) => messages.filter((message) => !SYSTEM_ROLES.has(message?.role));
+const shapes = new WeakMap(); // span -> its conversation's message keys and prefix hashes (null: none)
+
+function shapeOf(span) {
+  let shape = shapes.get(span);
+  if (shape === undefined) {
+    const input = span.kind === "llm" ? messagesOf(span, "gen_ai.input.messages") : null;
+    if (input) {
+      const inputKeys = conversational(input).map(keyOf);
+      const history = [...inputKeys, ...conversational(messagesOf(span, "gen_ai.output.messages") ?? []).map(keyOf)];
+      shape = { inputKeys, history, inputHashes: prefixHashes(inputKeys), historyHashes: prefixHashes(history) };
+    } else shape = null;
+    shapes.set(span, shape);
+  }
+  return shape;
+}
+
+/** How many leading messages two lists share: by binary search on their prefix hashes, or (`exact`) one by one. */
+function sharedPrefix(mine, theirs, exact) {
+  const limit = Math.min(mine.inputKeys.length, theirs.history.length);
+  if (exact) {
+    let shared = 0;
+    while (shared < limit && mine.inputKeys[shared] === theirs.history[shared]) shared += 1;
+    return shared;
+  }
+  const [a, b] = [mine.inputHashes, theirs.historyHashes];
+  let low = 0;
+  let high = limit;
+  while (low < high) {
+    const middle = (low + high + 1) >> 1;
+    if (a[0][middle] === b[0][middle] && a[1][middle] === b[1][middle]) low = middle;
+    else high = middle - 1;
+  }
+  return low;
+}
 
 /**
  * The latest earlier model call whose input (and output, as far as it goes) starts this span's input.
  * Returns {previous, shared}: `shared` leading input messages of this span (system messages aside) were
- * already in that call; null when no earlier call fits.
+ * already in that call; null when no earlier call fits. `spans` may hold calls of other traces (a thread's).
  */
 export function previousCall(span, spans) {
-  const input = messagesOf(span, "gen_ai.input.messages");
-  if (!input || span.kind !== "llm") return null;
-  const mine = conversational(input);
+  const found = bestPrevious(span, spans, false);
+  // A hash collision cannot give a wrong answer: the one found is checked message by message.
+  if (!found || sharedPrefix(shapeOf(span), shapeOf(found.previous), true) === found.shared) return found;
+  return bestPrevious(span, spans, true);
+}
+
+function bestPrevious(span, spans, exact) {
+  const mine = shapeOf(span);
+  if (!mine) return null;
+  const start = BigInt(span.start_ns);
   let best = null;
   for (const other of spans) {
-    if (other === span || other.kind !== "llm" || BigInt(other.start_ns) >= BigInt(span.start_ns)) continue;
-    const before = messagesOf(other, "gen_ai.input.messages");
-    if (!before) continue;
-    const history = [...conversational(before), ...conversational(messagesOf(other, "gen_ai.output.messages") ?? [])];
-    let shared = 0;
-    while (shared < history.length && shared < mine.length && same(history[shared], mine[shared])) shared += 1;
-    if (shared < conversational(before).length || shared === 0) continue; // it must hold that call's whole input
+    if (other === span || other.kind !== "llm") continue;
+    const theirs = shapeOf(other);
+    if (!theirs || theirs.inputKeys.length > mine.inputKeys.length || BigInt(other.start_ns) >= start) continue;
+    const shared = sharedPrefix(mine, theirs, exact);
+    if (shared < theirs.inputKeys.length || shared === 0) continue; // it must hold that call's whole input
     if (!best || shared > best.shared || (shared === best.shared && BigInt(other.start_ns) > BigInt(best.previous.start_ns))) {
       best = { previous: other, shared };
     }

@@ -40,6 +40,7 @@ function render(anchor, { redraw = false } = {}) {
   if (redraw) {
     const ordered = renderWaterfall(waterfall, spans, { selected, onSelect: select });
     tools = toolIndex(spans);
+    if (earlier) tools.earlier = earlier;
     if (!spans.some((span) => span.span_id === selected)) selected = defaultSpan(ordered);
   }
   for (const row of waterfall.querySelectorAll('.span-row[aria-selected="true"]')) row.setAttribute("aria-selected", "false");
@@ -49,7 +50,11 @@ function render(anchor, { redraw = false } = {}) {
   renderPanel(panel, span, {
     tab,
     tools,
-    goTo: (spanId, id) => {
+    goTo: (spanId, id, inTrace = traceId) => {
+      if (inTrace !== traceId) {
+        location.href = `/trace/${encodeURIComponent(inTrace)}#span=${encodeURIComponent(spanId)}&tab=conversation`;
+        return;
+      }
       setState(spanId, "conversation");
       render(id);
       if (!id) document.querySelector(`.span-row[aria-selected="true"]`)?.scrollIntoView({ block: "nearest" });
@@ -73,7 +78,23 @@ async function load() {
   spans = data.spans;
   spanCount.textContent = String(spans.length);
   render(null, { redraw: true });
+  loadThreadCalls();
   return data.cursor;
+}
+
+/** In a thread, the previous call may be in an earlier trace: fetch the calls of the traces just before. */
+let earlier = null;
+async function loadThreadCalls() {
+  const threadId = document.getElementById("trace-thread")?.dataset.threadId;
+  if (!threadId) return;
+  if (earlier === null) {
+    const start = document.getElementById("trace").dataset.startNs;
+    const thread = await getJSON(`/api/threads/${encodeURIComponent(threadId)}?before=${encodeURIComponent(start)}`).catch(() => null);
+    earlier = thread ? thread.spans : [];
+  }
+  if (!earlier.length || !tools) return;
+  tools.earlier = earlier;
+  render();
 }
 
 document.getElementById("delete-trace").addEventListener("click", async () => {
