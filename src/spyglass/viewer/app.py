@@ -36,6 +36,7 @@ from spyglass.viewer._filters import FilterError, TraceFilter, list_page
 from spyglass.viewer._otlp import otlp_json
 from spyglass.viewer._security import SecurityMiddleware, token_ok
 from spyglass.viewer._store import StoreHandle
+from spyglass.viewer._write_routes import write_routes
 
 _HERE = Path(__file__).parent
 POLL_SECONDS = 0.5  # how often a live page's stream looks for new writes
@@ -51,6 +52,7 @@ def create_app(
     allowed_hosts: Collection[str],
     extra_routes: Sequence[BaseRoute] = (),
     poll_seconds: float = POLL_SECONDS,
+    allow_replay: bool = False,
 ) -> Starlette:
     """The viewer for one store file.
 
@@ -60,13 +62,20 @@ def create_app(
         allowed_hosts: the `Host` header values to answer (`host:port`); see `local_hosts()`.
         extra_routes: more routes, checked before the viewer's own.
         poll_seconds: how often live pages look for new writes.
+        allow_replay: let the page send a recorded call again (`spyglass view --allow-replay`).
     """
     handle = StoreHandle(store_path if isinstance(store_path, str) else Path(store_path))
     templates = Jinja2Templates(directory=_HERE / "templates")
     _format.register(templates.env)
 
     def page(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
-        context = {"token": token, "store_path": str(handle.path), "status_code": status_code, **context}
+        context = {
+            "token": token,
+            "store_path": str(handle.path),
+            "status_code": status_code,
+            "allow_replay": allow_replay,
+            **context,
+        }
         return templates.TemplateResponse(request, name, context, status_code=status_code)
 
     async def store_of(request: Request) -> SpanStore:
@@ -209,6 +218,7 @@ def create_app(
         Route("/api/models", api_models),
         Route("/api/stats", api_stats),
         Route("/api/events", api_events),
+        *write_routes(handle, token=token, allowed_hosts=allowed_hosts, allow_replay=allow_replay),
         Mount("/static", StaticFiles(directory=_HERE / "static"), name="static"),
     ]
     app = Starlette(
