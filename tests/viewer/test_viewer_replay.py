@@ -9,9 +9,6 @@ spans replayed are what spyglass really records.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,13 +19,16 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 from viewer_helpers import TOKEN
 
+from real_calls import record_calls
 from spyglass import _attribute_names as names
 from spyglass.demo.server import DemoServer, serve
 from spyglass.store import SpanRecord, SpanStore
 from spyglass.viewer import create_app, local_hosts
 from spyglass.viewer._replay_request import (
     ReplayRefused,
+    Target,
     checked_body,
+    for_environment,
     key_belongs_to,
     rebuild,
     target_of,
@@ -42,32 +42,6 @@ KEY = "sk-proj-replayKEYthatMustNeverBeStored0123456789abcdef"
 def demo() -> Iterator[DemoServer]:
     with serve() as running:
         yield running
-
-
-def record_calls(store: Path, base_url: str) -> None:
-    """A real program's calls: a chat completion with tools and a Responses API call, into `store`."""
-    script = textwrap.dedent(
-        f"""
-        import openai, spyglass
-        spyglass.configure(store={str(store)!r}, console=False, service_name="shop")
-        client = openai.OpenAI(api_key="sk-recorder-key", base_url={base_url!r}, max_retries=0)
-        spyglass.instrument_openai(client)
-        with spyglass.span("Answer a customer"):
-            client.chat.completions.create(
-                model="gpt-4o-mini",
-                messages=[
-                    {{"role": "system", "content": "You are a terse shop assistant."}},
-                    {{"role": "user", "content": "Do you sell umbrellas?"}},
-                ],
-                temperature=0.3,
-                max_tokens=40,
-            )
-        with spyglass.span("Ask the Responses API"):
-            client.responses.create(model="gpt-4o-mini", instructions="Be brief.", input="Name a colour.")
-        spyglass.shutdown()
-        """
-    )
-    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
 
 
 def llm_span(store: Path, root_message: str) -> SpanRecord:
@@ -255,6 +229,33 @@ def test_another_origin_a_wrong_token_or_a_get_sends_nothing(
     assert len(demo.requests) == 1
 
 
+def test_a_streamed_call_is_replayed_streamed_and_both_its_spans_are_linked(
+    viewer: str, recorded: Path, demo: DemoServer
+) -> None:
+    original = llm_span(recorded, "Stream a story")
+    endpoint = f"{viewer}api/replay/{original['trace_id']}/{original['span_id']}"
+    body = httpx.get(endpoint).json()["body"]
+    assert body == {
+        "model": "gpt-4o-mini",
+        "messages": [{"role": "user", "content": "Tell a story."}],
+        "stream": True,
+    }
+    demo.requests.clear()
+    done = _post(endpoint, {"body": body}).json()
+    assert done["error"] is None
+    assert demo.requests[0].body["stream"] is True
+    with SpanStore(recorded) as reader:
+        spans = reader.get_trace(done["trace_id"])
+    assert sorted(span["kind"] for span in spans) == ["llm", "llm_stream"]
+    for span in spans:  # (the stream span also links to its call's span, as any stream span does)
+        assert (original["trace_id"], original["span_id"]) in [
+            (k["trace_id"], k["span_id"]) for k in span["links"]
+        ]
+    [call] = [span for span in spans if span["kind"] == "llm"]
+    assert call["span_id"] == done["span_id"]
+    assert call["attributes"]["spyglass.stream.outcome"] == "completed"
+
+
 def test_the_key_goes_only_to_the_host_openai_base_url_names(
     recorded: Path, demo: DemoServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -363,22 +364,23 @@ def test_the_edited_body_must_be_one_the_api_takes() -> None:
 
 def test_a_forged_span_does_not_get_the_key() -> None:
     """A span anyone can send over OTLP names a server of its choosing: the key goes to OPENAI_BASE_URL only."""
-    forged = target_of(
-        {names.OPENAI_PATH: "/chat/completions", names.SERVER_ADDRESS: "evil.example", names.SERVER_PORT: 443}
-    )
-    assert key_belongs_to(forged, {"OPENAI_API_KEY": KEY}) is False
-    assert (
-        key_belongs_to(forged, {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": "https://evil.example/v1"}) is True
-    )
-    real = target_of(
-        {
-            names.OPENAI_PATH: "/chat/completions",
-            names.SERVER_ADDRESS: "api.openai.com",
-            names.SERVER_PORT: 443,
-        }
-    )
-    assert key_belongs_to(real, {"OPENAI_API_KEY": KEY}) is True
-    assert key_belongs_to(real, {}) is False
+
+    def target(host: str, port: int) -> Target:
+        attributes = {names.OPENAI_PATH: "/responses", names.SERVER_ADDRESS: host, names.SERVER_PORT: port}
+        return target_of(attributes)
+
+    key = {"OPENAI_API_KEY": KEY}
+    assert key_belongs_to(target("api.openai.com", 443), key) is True  # OPENAI_BASE_URL's default
+    assert key_belongs_to(target("api.openai.com", 443), {}) is False  # no key to send
+    assert key_belongs_to(target("evil.example", 443), key) is False
+    assert key_belongs_to(target("api.openai.com", 80), key) is False  # the right host in plain HTTP
+    assert key_belongs_to(target("api.openai.com", 8443), key) is False
+    proxy = {**key, "OPENAI_BASE_URL": "http://127.0.0.1:9000/proxy/v1/"}
+    assert key_belongs_to(target("api.openai.com", 443), proxy) is False
+    assert key_belongs_to(target("127.0.0.1", 9000), proxy) is True
+    # That server's own path prefix, which the span does not record, comes from OPENAI_BASE_URL.
+    assert for_environment(target("127.0.0.1", 9000), proxy).base_url == "http://127.0.0.1:9000/proxy/v1"
+    assert for_environment(target("127.0.0.1", 9001), proxy).base_url == "http://127.0.0.1:9001/v1"
 
 
 def _store_bytes(store: Path) -> bytes:

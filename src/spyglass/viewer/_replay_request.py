@@ -145,12 +145,31 @@ def _is_link_local(host: str) -> bool:
 
 
 def key_belongs_to(target: Target, environ: Mapping[str, str]) -> bool:
-    """Whether OPENAI_API_KEY may be sent to `target`: only to the host OPENAI_BASE_URL names (by default,
-    api.openai.com). A span anyone can write over OTLP must not be able to send the key elsewhere."""
-    if not environ.get("OPENAI_API_KEY"):
-        return False
-    base = environ.get("OPENAI_BASE_URL") or f"https://{_DEFAULT_OPENAI_HOST}/v1"
-    return (urlsplit(base).hostname or "").lower() == target.host.strip("[]")
+    """Whether OPENAI_API_KEY may be sent to `target`: only to the scheme, host and port OPENAI_BASE_URL
+    names (by default https://api.openai.com). A span anyone can write over OTLP must not be able to send
+    the key elsewhere, nor to the right host over plain HTTP."""
+    return bool(environ.get("OPENAI_API_KEY")) and _origin(_key_base_url(environ)) == _origin(target.base_url)
+
+
+def for_environment(target: Target, environ: Mapping[str, str]) -> Target:
+    """`target` under OPENAI_BASE_URL's own path when it is that server (a proxy's prefix is not recorded)."""
+    base = _key_base_url(environ)
+    if _origin(base) != _origin(target.base_url):
+        return target
+    return Target(base.rstrip("/"), target.path, target.host)
+
+
+def _key_base_url(environ: Mapping[str, str]) -> str:
+    return environ.get("OPENAI_BASE_URL") or f"https://{_DEFAULT_OPENAI_HOST}/v1"
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    try:
+        port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
+    except ValueError:
+        port = None
+    return parts.scheme, (parts.hostname or "").lower(), port
 
 
 def rebuild(attributes: Mapping[str, Any]) -> ReplayRequest:

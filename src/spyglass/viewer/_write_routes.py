@@ -19,7 +19,13 @@ from starlette.routing import BaseRoute, Route
 
 from spyglass.importer import ImportFailed, import_otlp_bytes
 from spyglass.viewer._replay_call import send_replay
-from spyglass.viewer._replay_request import ReplayRefused, checked_body, key_belongs_to, rebuild
+from spyglass.viewer._replay_request import (
+    ReplayRefused,
+    checked_body,
+    for_environment,
+    key_belongs_to,
+    rebuild,
+)
 from spyglass.viewer._security import write_refused
 from spyglass.viewer._store import StoreHandle
 
@@ -53,10 +59,11 @@ def write_routes(
             rebuilt = rebuild(record["attributes"])
         except ReplayRefused as exc:
             return _error(400, str(exc))
+        target = for_environment(rebuilt.target, os.environ)
         return JSONResponse(
             {
-                "url": rebuilt.target.base_url + rebuilt.target.path,
-                "key_sent": key_belongs_to(rebuilt.target, os.environ),
+                "url": target.base_url + target.path,
+                "key_sent": key_belongs_to(target, os.environ),
                 "body": rebuilt.body,
                 "notes": rebuilt.notes,
             },
@@ -77,7 +84,7 @@ def write_routes(
             return _error(404, "no such span")
         try:
             # Where it goes comes from the stored span alone; the page only gives the body.
-            target = rebuild(record["attributes"]).target
+            target = for_environment(rebuild(record["attributes"]).target, os.environ)
             body = checked_body(edited.get("body") if isinstance(edited, dict) else None, target.path)
         except ReplayRefused as exc:
             return _error(400, str(exc))
