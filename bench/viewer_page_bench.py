@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -27,8 +28,6 @@ from opentelemetry.sdk.trace import TracerProvider
 from playwright.sync_api import Page, sync_playwright
 
 from spyglass.store import SqliteSpanProcessor
-from spyglass.viewer import create_app, local_hosts
-from spyglass.viewer.server import bind, serving_in_thread
 
 CHROMIUM = "/usr/bin/chromium"
 LIST_SHOWN = "document.querySelectorAll('#traces tbody tr').length >= 50"
@@ -140,45 +139,20 @@ def main() -> None:
         started = time.perf_counter()
         big = build_store(path, args.traces, args.steps)
         print(f"built the store in {time.perf_counter() - started:.0f}s", file=sys.stderr)
-        sock = bind("127.0.0.1", 0)
-        app = create_app(
-            path, token=secrets.token_urlsafe(), allowed_hosts=local_hosts(sock.getsockname()[1])
+        # The viewer in a process of its own, as `spyglass view` runs: in this one it would share the GIL
+        # with Playwright's client.
+        viewer = subprocess.Popen(
+            [sys.executable, "-m", "spyglass", "view", "--store", str(path), "--port", "0", "--no-open"],
+            stdout=subprocess.PIPE,
+            text=True,
         )
-        with serving_in_thread(app, sock) as url, sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
-            )
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            spans = 1 + 5 * args.steps
-            rows: list[tuple[str, tuple[list[float], list[float]]]] = []
-            rows.append(
-                (
-                    f"trace list of {args.traces + 1:,} traces: the first 50 rows shown",
-                    timed_load(
-                        page,
-                        url,
-                        "document.querySelectorAll('#traces tbody tr').length >= 50",
-                        args.repeat,
-                        "/api/traces",
-                    ),
-                )
-            )
-            # The waterfall says how many rows it holds (drawn or not) once drawn; before it did, every row was
-            # in the page.
-            drawn = (
-                "document.querySelector('#span-panel .panel-head') && "
-                "Number(document.getElementById('waterfall').dataset.rows ?? "
-                f"document.querySelectorAll('.span-row').length) === {spans}"
-            )
-            rows.append(
-                (
-                    f"open a {spans:,}-span trace: waterfall and panel shown",
-                    timed_load(page, f"{url}trace/{big}", drawn, args.repeat, f"/api/traces/{big}"),
-                )
-            )
-            page.locator(".span-row").first.click()
-            keys = timed_keys(page, "j", 20)
-            browser.close()
+        try:
+            assert viewer.stdout is not None
+            url = viewer.stdout.readline().split(": ", 1)[1].split()[0]
+            rows, keys, spans = measure(url, big, args)
+        finally:
+            viewer.terminate()
+            viewer.wait(10)
     print(f"\n{args.traces + 1:,} traces; the big one has {spans:,} spans. Median of {args.repeat} loads.\n")
     print("| page | median ms | min | max | its JSON had arrived at (median ms) |\n|---|---|---|---|---|")
     for name, (timings, arrived) in rows:
@@ -187,6 +161,39 @@ def main() -> None:
             f"| {name} | {statistics.median(timings):.0f} | {min(timings):.0f} | {max(timings):.0f} | {at:.0f} |"
         )
     print(f"| `j` on the big trace: key press to the next span selected (median of 20) | {keys:.0f} | | | |")
+
+
+def measure(url: str, big: str, args: argparse.Namespace) -> tuple[list[Any], float, int]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        spans = 1 + 5 * args.steps
+        rows: list[tuple[str, tuple[list[float], list[float]]]] = []
+        rows.append(
+            (
+                f"trace list of {args.traces + 1:,} traces: the first 50 rows shown",
+                timed_load(page, url, LIST_SHOWN, args.repeat, "/api/traces"),
+            )
+        )
+        # The waterfall says how many rows it holds (drawn or not) once drawn; before it did, every row was
+        # in the page.
+        drawn = (
+            "document.querySelector('#span-panel .panel-head') && "
+            "Number(document.getElementById('waterfall').dataset.rows ?? "
+            f"document.querySelectorAll('.span-row').length) === {spans}"
+        )
+        rows.append(
+            (
+                f"open a {spans:,}-span trace: waterfall and panel shown",
+                timed_load(page, f"{url}trace/{big}", drawn, args.repeat, f"/api/traces/{big}"),
+            )
+        )
+        page.locator(".span-row").first.click()
+        keys = timed_keys(page, "j", 20)
+        browser.close()
+    return rows, keys, spans
 
 
 if __name__ == "__main__":

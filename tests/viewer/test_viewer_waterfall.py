@@ -64,9 +64,12 @@ def test_a_5000_span_trace_draws_the_rows_in_view_and_j_k_and_clicks_still_work(
 ) -> None:
     wide_trace(tracing, 4_999)
     page.goto(viewer_url)
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url) if "/api/traces/" in request.url else None)
     page.get_by_role("link", name="Wide job").click()
     waterfall = page.locator("#waterfall")
     expect(waterfall).to_have_attribute("data-rows", "5000")
+    assert len(fetched) == 1  # preloaded while the scripts load, and that response is the one used
     assert page.locator(".span-row").count() < 100
     selected = page.locator('.span-row[aria-selected="true"]')
     expect(selected).to_contain_text("Wide job")  # the root: no model call to open first

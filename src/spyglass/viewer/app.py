@@ -126,12 +126,16 @@ def create_app(
             summary = store.get_trace_summary(trace_id)
             if summary is None:
                 return None
-            return {"trace": summary, "spans": store.get_trace(trace_id), "cursor": store.current_cursor()}
+            # The spans as the store's JSON, parsed once with big integers made strings as they are read:
+            # a 5,000-span trace took ~400 ms as records (a JSON parse per column) walked by _js_safe.
+            spans = json.loads(store.get_trace_json(trace_id), parse_int=_js_safe_int)
+            found: dict[str, Any] = _js_safe({"trace": summary, "cursor": store.current_cursor()})
+            return {**found, "spans": spans}
 
         found = await run_in_threadpool(query)
         if found is None:
             return _json_error(404, f"no trace {trace_id}")
-        return _JSResponse(found, headers={"cache-control": "no-store"})
+        return JSONResponse(found, headers={"cache-control": "no-store"})  # JS-safe already
 
     async def api_trace_otlp(request: Request) -> Response:
         store = await store_of(request)
@@ -320,6 +324,12 @@ def _js_safe(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _MAX_SAFE_INTEGER:
         return str(value)
     return value
+
+
+def _js_safe_int(text: str) -> int | str:
+    """An integer literal of JSON text, as `_js_safe` would leave it."""
+    value = int(text)
+    return text if abs(value) > _MAX_SAFE_INTEGER else value
 
 
 class _JSResponse(JSONResponse):
