@@ -122,6 +122,11 @@ def test_edit_a_recorded_call_replay_it_and_see_the_new_trace_linked_to_the_orig
     assert params == {"temperature": 0.3, "max_completion_tokens": 40}
     user.fill("Do you sell raincoats?")
     page.screenshot(path=screenshot_dir / "viewer-replay-editor.png")
+    page.emulate_media(color_scheme="dark")  # the dialog follows the page's colours
+    background = dialog.evaluate("(node) => getComputedStyle(node).backgroundColor")
+    assert background == "rgb(22, 25, 29)", background
+    page.screenshot(path=screenshot_dir / "viewer-replay-editor-dark.png")
+    page.emulate_media(color_scheme="light")
     demo.requests.clear()
     dialog.get_by_role("button", name="Send").click()
 
