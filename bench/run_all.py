@@ -1,11 +1,11 @@
 """Run every benchmark in this folder and collect their Markdown tables into one file with the machine's facts.
 
 Runs `overhead.py` (all its modes), `memory.py`, and `store_bench.py`, `receiver_bench.py`,
-`viewer_bench.py` and `scrubbing_bench.py` when they are there; `peers.py` too with `--peers` (its first run
-makes a virtual env per peer, a few minutes). The report opens with the date, the commit, the machine (CPU
-model, cores, memory, load average) and the versions of Python and the packages measured; each benchmark
-follows with its command, wall time and output. A benchmark that fails is reported as such and the others
-still run; the exit code is then 1.
+`viewer_bench.py`, `viewer_page_bench.py` and `scrubbing_bench.py` when they are there; `peers.py` too
+with `--peers` (its first run makes a virtual env per peer, a few minutes). The report opens with the
+date, the commit, the machine (CPU model, cores, memory, load average) and the versions of Python and the
+packages measured; each benchmark follows with its command, wall time and output. A benchmark that fails
+is reported as such and the others still run; the exit code is then 1.
 
     python bench/run_all.py                   # the full run, into bench/RESULTS.md
     python bench/run_all.py --peers           # the same and the peers side by side
@@ -67,6 +67,11 @@ BENCHMARKS = [
         "viewer_bench.py",
         "Viewer: HTTP latency on a big store",
         (("--spans", "20000"), ("--repeat", "5")),
+    ),
+    Benchmark(
+        "viewer_page_bench.py",
+        "Viewer: pages in a real browser (10,000 traces, a 5,000-span trace)",
+        (("--traces", "1000"), ("--steps", "200"), ("--repeat", "3")),
     ),
     Benchmark(
         "scrubbing_bench.py",

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from opentelemetry.sdk.trace import ReadableSpan
+
 from spyglass._scrubbing import Scrubber
 from spyglass._scrubbing_options import ScrubbingOptions
 from spyglass.receiver._decode import PayloadError, decoded_spans, parse_json
@@ -30,13 +32,18 @@ def import_otlp_json(source: str | os.PathLike[str], store: str | os.PathLike[st
         body = path.read_bytes()
     except OSError as exc:
         raise ImportFailed(f"Cannot read {path}: {exc.strerror or exc}") from None
+    return len(import_otlp_bytes(body, store, str(path)))
+
+
+def import_otlp_bytes(body: bytes, store: str | os.PathLike[str], name: str) -> list[ReadableSpan]:
+    """Load the spans of OTLP JSON `body` (a file called `name`) into the store; returns the spans written."""
     try:
         scrubber = Scrubber(ScrubbingOptions())  # a file from anywhere: no secret reaches the store from it
         spans = [scrubber.scrub_span(s) for s in LogJoiner().spans_received(decoded_spans(parse_json(body)))]
     except PayloadError as exc:
-        raise ImportFailed(f"{path} is not OTLP JSON traces ({exc}); nothing was imported.") from None
+        raise ImportFailed(f"{name} is not OTLP JSON traces ({exc}); nothing was imported.") from None
     except RecursionError:
-        raise ImportFailed(f"{path} is nested too deeply; nothing was imported.") from None
+        raise ImportFailed(f"{name} is nested too deeply; nothing was imported.") from None
     processor = store_processor(store)
     try:
         for start in range(0, len(spans), _CHUNK):
@@ -48,4 +55,4 @@ def import_otlp_json(source: str | os.PathLike[str], store: str | os.PathLike[st
                 )
     finally:
         processor.shutdown()
-    return len(spans)
+    return spans

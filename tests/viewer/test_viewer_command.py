@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from starlette.testclient import TestClient
 
 from spyglass.viewer import command
 from spyglass.viewer.command import view
@@ -60,6 +61,26 @@ def test_no_open_does_not_open_a_browser(launch: Launch, filled_store: Path) -> 
     assert result.exit_code == 0
     assert launch.opened == []
     assert "http://127.0.0.1:" in result.stdout
+
+
+@pytest.mark.parametrize(("flags", "replay"), [([], 403), (["--allow-replay"], 404)])
+def test_replay_is_on_only_with_allow_replay(
+    launch: Launch, filled_store: Path, flags: list[str], replay: int
+) -> None:
+    result = CliRunner().invoke(view, ["--store", str(filled_store), "--port", "0", "--no-open", *flags])
+    assert result.exit_code == 0, result.output
+    [(app, _)] = launch.served
+    with TestClient(app, base_url=f"http://localhost:{_port_of(result.stdout)}") as client:
+        trace_id = client.get("/api/traces").json()["traces"][0]["trace_id"]
+        assert ('data-replay="on"' in client.get(f"/trace/{trace_id}").text) is bool(flags)
+        # On, an unknown span is a 404; off, the endpoint refuses whatever is asked.
+        assert client.get(f"/api/replay/{trace_id}/0000000000000000").status_code == replay
+
+
+def _port_of(output: str) -> int:
+    found = re.search(r"http://127\.0\.0\.1:(\d+)/", output)
+    assert found is not None
+    return int(found.group(1))
 
 
 def test_another_host_needs_asking_and_warns(launch: Launch, filled_store: Path) -> None:

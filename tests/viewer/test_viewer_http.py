@@ -10,6 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 from viewer_helpers import TOKEN, Tracing
 
+from spyglass.store import SpanStore
 from spyglass.viewer import create_app, local_hosts
 from spyglass.viewer._security import CONTENT_SECURITY_POLICY
 
@@ -76,6 +77,31 @@ def test_trace_api_has_every_span_with_parsed_attributes(client: TestClient) -> 
     assert (
         json.loads(body["spans"][2]["attributes"]["gen_ai.input.messages"])[3]["role"] == "tool"
     )  # after the system message
+
+
+def test_trace_api_sends_every_integer_javascript_cannot_hold_as_a_string(
+    tracing: Tracing, store_path: Path
+) -> None:
+    """Timestamps, event times and big integer attributes keep every digit; small integers stay numbers."""
+    with tracing.user_span(
+        "Big numbers", **{"job.id": 2**60 + 1, "job.rows": 1200, "job.ids": [2**62, 3]}
+    ) as span:
+        span.add_event("checkpoint", {"offset": -(2**55)})
+    tracing.flush()
+    with SpanStore(store_path) as store:
+        [trace] = store.list_traces(1)
+        [record] = store.get_trace(trace["trace_id"])
+    app = create_app(store_path, token=TOKEN, allowed_hosts=["testserver"])
+    with TestClient(app) as client:
+        [sent] = client.get(f"/api/traces/{trace['trace_id']}").json()["spans"]
+    assert sent["start_ns"] == str(record["start_ns"]) and sent["end_ns"] == str(record["end_ns"])
+    assert sent["attributes"]["job.id"] == str(2**60 + 1)
+    assert sent["attributes"]["job.rows"] == 1200
+    assert sent["attributes"]["job.ids"] == [str(2**62), 3]
+    [event] = sent["events"]
+    assert event["time_ns"] == str(record["events"][0]["time_ns"])
+    assert event["attributes"] == {"offset": str(-(2**55))}
+    assert sent["duration_ns"] == record["duration_ns"]  # well under 2**53: a number
 
 
 def test_pages_render(client: TestClient) -> None:

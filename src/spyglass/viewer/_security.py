@@ -85,3 +85,21 @@ class SecurityMiddleware:
 def token_ok(request: Request, token: str) -> bool:
     given = request.headers.get(TOKEN_HEADER, "")
     return hmac.compare_digest(given.encode(), token.encode())
+
+
+def origin_ok(request: Request, allowed_hosts: Iterable[str]) -> bool:
+    """The request comes from our own page: a browser names the page's origin on every POST it sends."""
+    origin = request.headers.get("origin", "").lower()
+    return origin in {f"http://{host.lower()}" for host in allowed_hosts}
+
+
+def write_refused(request: Request, token: str, allowed_hosts: Iterable[str]) -> str | None:
+    """Why a request that sends or writes something must be refused, or None: it must be a POST from our
+    own page (its Origin) carrying this launch's token (the Host was checked by the middleware)."""
+    if request.method != "POST":
+        return "only POST"
+    if not origin_ok(request, allowed_hosts):
+        return "the request does not come from this viewer's page (Origin)"
+    if not token_ok(request, token):
+        return "missing or wrong X-Spyglass-Token"
+    return None

@@ -21,6 +21,7 @@ _BUSY_TIMEOUT = 2.0  # seconds a delete waits for a writer's lock; the page shou
 class StoreHandle:
     def __init__(self, path: Path | str) -> None:
         self._location = _location(path)
+        self.location = self._location  # what writers of the viewer's own (replay, import) open
         # What the page shows: a PostgreSQL URL's password is masked.
         self.path: Path | str = (
             mask_url(self._location) if isinstance(self._location, str) else self._location

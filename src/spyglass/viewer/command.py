@@ -41,7 +41,14 @@ from spyglass.viewer.server import is_loopback, serve, url_for
     help="The port (0: any free port; default 8047, or a free one if it is taken).",
 )
 @click.option("--no-open", is_flag=True, help="Do not open a browser; just print the URL.")
-def view(store: Path | str | None, host: str, port: int | None, no_open: bool) -> None:
+@click.option(
+    "--allow-replay",
+    is_flag=True,
+    help="Let the page send a recorded chat or Responses call again, edited, to the server it was recorded "
+    "calling, with OPENAI_API_KEY from this environment (only to OPENAI_BASE_URL's host, by default "
+    "api.openai.com; other servers get no key).",
+)
+def view(store: Path | str | None, host: str, port: int | None, no_open: bool, allow_replay: bool) -> None:
     """Serve a live web page of the traces in the store, on this machine only.
 
     The page shows traces as they are written, with their spans, conversations, tokens and costs. It
@@ -69,6 +76,7 @@ def view(store: Path | str | None, host: str, port: int | None, no_open: bool) -
         token=secrets.token_urlsafe(32),
         allowed_hosts=local_hosts(real_port, host),
         extra_routes=receiver.routes,
+        allow_replay=allow_replay,
     )
     url = url_for(sock)
 

@@ -17,6 +17,19 @@ export async function mutate(method, url) {
   return body;
 }
 
+/** A POST carrying this launch's token (the browser adds the page's Origin): `body` goes as JSON, a File as its bytes. */
+export async function postJSON(url, body, headers = {}) {
+  const file = body instanceof Blob;
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "x-spyglass-token": token, "content-type": "application/json", ...headers },
+    body: file ? body : JSON.stringify(body),
+  });
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(answer.error || `HTTP ${response.status}`);
+  return answer;
+}
+
 const live = document.getElementById("live");
 
 function showLive(state, text) {

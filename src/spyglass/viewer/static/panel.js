@@ -3,6 +3,7 @@
 import { hasConversation, parseJSON, renderConversation } from "./conversation.js";
 import { el } from "./dom.js";
 import * as fmt from "./format.js";
+import { replayControls } from "./replay.js";
 
 const TABS = [
   ["conversation", "Conversation"],
@@ -48,6 +49,7 @@ function header(span) {
       failed ? el("span", { className: "badge status error" }, "error") : null,
     ),
     failed && span.status_description ? el("p", { className: "error-text" }, span.status_description) : null,
+    ...replayControls(span),
   );
 }
 

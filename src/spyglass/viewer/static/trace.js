@@ -5,7 +5,7 @@ import { follow, getJSON, mutate } from "./api.js";
 import { toolIndex } from "./conversation.js";
 import { installKeys, LIST_ORDER_KEY, step } from "./keys.js";
 import { renderPanel } from "./panel.js";
-import { renderWaterfall } from "./waterfall.js";
+import { markSelected, renderWaterfall, revealSpan, selectedSpan, spanOrder } from "./waterfall.js";
 
 const traceId = document.getElementById("trace").dataset.traceId;
 const waterfall = document.getElementById("waterfall");
@@ -43,8 +43,7 @@ function render(anchor, { redraw = false } = {}) {
     if (earlier) tools.earlier = earlier;
     if (!spans.some((span) => span.span_id === selected)) selected = defaultSpan(ordered);
   }
-  for (const row of waterfall.querySelectorAll('.span-row[aria-selected="true"]')) row.setAttribute("aria-selected", "false");
-  waterfall.querySelector(`.span-row[data-span-id="${CSS.escape(selected ?? "")}"]`)?.setAttribute("aria-selected", "true");
+  markSelected(waterfall, selected);
   const span = spans.find((candidate) => candidate.span_id === selected);
   if (!span) return;
   renderPanel(panel, span, {
@@ -57,7 +56,7 @@ function render(anchor, { redraw = false } = {}) {
       }
       setState(spanId, "conversation");
       render(id);
-      if (!id) document.querySelector(`.span-row[aria-selected="true"]`)?.scrollIntoView({ block: "nearest" });
+      if (!id) revealSpan(waterfall, spanId);
     },
     onTab: (name) => setState(span.span_id, name),
   });
@@ -109,11 +108,11 @@ document.getElementById("delete-trace").addEventListener("click", async () => {
 });
 
 function moveSpan(by) {
-  const all = [...waterfall.querySelectorAll(".span-row")];
-  const next = all[step(all.length, all.findIndex((row) => row.getAttribute("aria-selected") === "true"), by)];
+  const order = spanOrder(waterfall); // every span, drawn or not (a big waterfall draws the rows in view)
+  const next = order[step(order.length, order.indexOf(selectedSpan(waterfall)), by)];
   if (!next) return;
-  select(next.dataset.spanId);
-  waterfall.querySelector(`.span-row[aria-selected="true"]`)?.scrollIntoView({ block: "nearest" });
+  select(next);
+  revealSpan(waterfall, next);
 }
 
 function moveTab(to) {
