@@ -16,6 +16,7 @@ from typing import IO, get_args
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from rich.console import Console, RenderableType
+from rich.text import Text
 
 from spyglass._errors import ConfigError, log_internal_error
 from spyglass.exporters._console_output import (
@@ -89,6 +90,10 @@ class ConsoleSpanProcessor(SpanProcessor):
         self._depths = _DepthTracker()
         self._lock = threading.Lock()
         self._pending: PendingWrites | None = None
+        # Rendering imports a few of Rich's modules on first use (its Unicode width tables): have that
+        # happen here, on the configuring thread, not on the console's while the program runs (a module
+        # half-imported by one thread shows in `sys.modules` to the others).
+        self._writer.render([Text("▶ ✓ ✗ … → · 表 😀", style="bold red")])
 
     @property
     def console(self) -> Console:

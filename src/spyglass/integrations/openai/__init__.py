@@ -20,6 +20,7 @@ from typing import Any
 from ..._config import Settings, settings
 from ..._credentials import remember_client_credentials
 from ..._errors import ConfigError
+from ._cost import load_prices
 from ._wrappers import async_request, sync_request
 
 __all__ = ["Instrumentation", "instrument_openai"]
@@ -122,6 +123,7 @@ def instrument_openai(
     except ImportError:  # pragma: no cover - depends on the installation
         raise ConfigError("instrument_openai() needs the openai package: pip install openai") from None
     settings()  # configure with defaults on first use, as the reference does
+    load_prices()  # before any traced call: see its docstring
     targets = _targets(client, openai, (SyncAPIClient, AsyncAPIClient))
     with _lock:
         existing = {_by_class.get(t) if isinstance(t, type) else _by_instance.get(t) for t in targets}

@@ -7,6 +7,7 @@ arithmetic is done here. Tiered or otherwise unusual prices fall back to the lib
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass
 from decimal import Decimal
@@ -51,6 +52,18 @@ _FLAT = Decimal | int | float  # a price per million tokens that does not depend
 class Cost:
     usd: float | None
     reason: str | None = None  # why usd is None
+
+
+def load_prices() -> None:
+    """Import the price tables now, on the thread instrumenting the clients.
+
+    Costs are computed on spyglass's pipeline thread, and `genai_prices` imports `httpx2` as it loads. An
+    import there would race with the program's own calls: openai 2.x looks `httpx2` up in `sys.modules` on
+    every request and, finding it half-imported by our thread, raised `AttributeError` into the caller's
+    code (seen in CI with openai 2.54). Loaded here, before any traced call, nothing is left to import.
+    """
+    with contextlib.suppress(Exception):  # no tables, or a model they lack: costs read "unknown"
+        _lookup("openai", "gpt-4o")  # imports the library and loads its tables (their modules too)
 
 
 @functools.lru_cache(maxsize=512)
