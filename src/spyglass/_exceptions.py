@@ -38,5 +38,11 @@ def record_exception(span: trace.Span, exc: BaseException, error_type: str, *, e
                 "exception.escaped": str(escaped),
             },
         )
-    span.set_status(Status(StatusCode.ERROR, clean_text(f"{type(exc).__name__}: {text}", 4096)))
+    span.set_status(error_status(exc, text))
     span.set_attribute(names.ERROR_TYPE, error_type)
+
+
+def error_status(exc: BaseException, text: str | None = None) -> Status:
+    """The ERROR status a span gets for `exc`: `Type: message`, its message read safely."""
+    message = exception_text(exc) if text is None else text
+    return Status(StatusCode.ERROR, clean_text(f"{type(exc).__name__}: {message}", 4096))

@@ -44,11 +44,7 @@ class Hanging:
         """The lines `__rich_console__` renders, as (prefix or padding, body line), when every line of the
         body already fits beside the prefix in `max_width` cells, so Rich's wrapping would change nothing;
         None when some line would wrap or be cut."""
-        body = self.body
-        prefix_width = self.prefix.cell_len
-        width = max(max_width - prefix_width, min(20, max_width), 1)
-        if not isinstance(body, Text):
-            body = pack(body, width)
+        prefix_width, width, body = self._layout(max_width)
         plain = body.plain
         if "\t" in plain or len(plain) > (self.max_lines or 1) * width or _breaks(self.prefix.plain):
             return None  # tabs are expanded, and `fold` cuts a long text by its length first
@@ -66,12 +62,17 @@ class Hanging:
             lines.append((self.prefix if index == 0 else Text(" " * prefix_width), piece))
         return lines
 
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+    def _layout(self, max_width: int) -> tuple[int, int, Text]:
+        """The prefix's width, the width left for the body, and the body as one text (items packed)."""
         prefix_width = self.prefix.cell_len
         # On a terminal too narrow for the indentation, let Rich wrap rather than print one cell a line.
-        width = max(options.max_width - prefix_width, min(20, options.max_width), 1)
-        padding = Text(" " * prefix_width)
+        width = max(max_width - prefix_width, min(20, max_width), 1)
         body = self.body if isinstance(self.body, Text) else pack(self.body, width)
+        return prefix_width, width, body
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        prefix_width, width, body = self._layout(options.max_width)
+        padding = Text(" " * prefix_width)
         newline = Segment.line()
         # Yield segments rather than Text: Rich would wrap each line again.
         for index, line in enumerate(fold(console, body, width, self.max_lines)):

@@ -16,13 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+from opentelemetry.trace import Link, SpanKind
 
 from ... import _attribute_names as names
 from ..._config import STATE
-from ..._encoding import clean_text
 from ..._errors import log_internal_error
-from ..._exceptions import exception_text, record_exception
+from ..._exceptions import error_status, record_exception
 from ..._pipeline import can_defer, defer_attributes, defer_end_attributes
 from ..._span import is_suppressed
 from . import _metrics, _streams
@@ -464,9 +463,7 @@ class StreamSpan:
         end = time.time_ns()
         if exc is not None:
             error_type = record_error(span, exc)
-            request_span.set_status(
-                Status(StatusCode.ERROR, clean_text(f"{type(exc).__name__}: {exception_text(exc)}", 4096))
-            )
+            request_span.set_status(error_status(exc))
             request_span.set_attribute(names.ERROR_TYPE, error_type)
             call.metric_attributes[names.ERROR_TYPE] = error_type
         ending = _StreamEnding(self, outcome, end)
