@@ -211,6 +211,7 @@ def configure(
         app_processors=additional_span_processors,
         at_span_boundaries=boundary_hooks,
     )
+    _keep_losses_in_the_store(pipeline, app_provider.resource if app_provider else None, settings)
     if app_provider is not None:
         _join(app_provider, meter_provider, settings, pipeline, scrubbing_processor, metric_readers)
         return
@@ -239,6 +240,15 @@ def configure(
     )
     if set_global_providers:
         _install_global_proxies()
+
+
+def _keep_losses_in_the_store(pipeline: SpanPipeline, resource: Resource | None, settings: Settings) -> None:
+    """The store keeps the pipeline's drop counts (`stats()`), so the viewer can say what is missing."""
+    service_name = resource.attributes.get("service.name") if resource is not None else None
+    for sink in pipeline.sinks:
+        report = getattr(sink, "report_losses", None)
+        if callable(report):
+            report(pipeline.dropped, service_name=str(service_name or settings.service_name))
 
 
 def _preparer(scrubbing: ScrubbingSpanProcessor | None) -> Callable[[ReadableSpan, bool], None]:

@@ -130,7 +130,14 @@ class Receiver:
         if self._processor is None:
             with self._open_lock:
                 if self._processor is None:
-                    self._processor = store_processor(self.store_path, batch_size=_BATCH_SIZE)
+                    processor = store_processor(self.store_path, batch_size=_BATCH_SIZE)
+                    # The store says so when records could not be joined: the viewer shows it.
+                    processor.report_losses(
+                        lambda: {"receiver": self._joiner.dropped_events},
+                        unit="log record",
+                        service_name="spyglass receiver",
+                    )
+                    self._processor = processor
         return self._processor
 
     @property

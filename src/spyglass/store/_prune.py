@@ -30,7 +30,7 @@ def delete_traces(conn: sqlite3.Connection, trace_ids: Sequence[str]) -> int:
 def clear(conn: sqlite3.Connection) -> None:
     """Delete every trace; recorded as one deletion with no trace id."""
     with _transaction(conn) as seq:
-        for table in ("spans_fts", "spans", "traces", "deletions"):
+        for table in ("spans_fts", "spans", "traces", "deletions", "losses", "waiting_events"):
             conn.execute(f"DELETE FROM {table}")
         conn.execute("INSERT INTO deletions (seq, trace_id) VALUES (?, NULL)", (seq,))
 
@@ -47,6 +47,7 @@ def prune(conn: sqlite3.Connection, *, max_bytes: int | None, max_age_ns: int | 
     deleted = 0
     if max_age_ns is not None:
         deleted += _prune_by_age(conn, now_ns - max_age_ns)
+        conn.execute("DELETE FROM losses WHERE last_ns < ?", (now_ns - max_age_ns,))
     if max_bytes is not None:
         deleted += _prune_by_size(conn, max_bytes)
     if deleted or (max_bytes is not None and _free_bytes(conn) > max_bytes * (1 - _SIZE_TARGET)):

@@ -162,7 +162,37 @@ _THREADS = Migration(
     _resolve_all_threads,
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_INITIAL, _THREADS)
+# What was lost, where users look: each writer's drop counts by sink (the viewer shows them), and GenAI log
+# records acknowledged by a receiver while their span has not come yet (any receiver joins them to it).
+_LOSSES_AND_WAITING_EVENTS = Migration(
+    "0003_losses_waiting_events",
+    (
+        """CREATE TABLE losses (
+            writer_id TEXT NOT NULL,
+            sink TEXT NOT NULL,
+            unit TEXT NOT NULL,
+            service_name TEXT,
+            host TEXT,
+            pid INTEGER,
+            count INTEGER NOT NULL,
+            first_ns INTEGER NOT NULL,
+            last_ns INTEGER NOT NULL,
+            PRIMARY KEY (writer_id, sink)
+        )""",
+        """CREATE TABLE waiting_events (
+            id INTEGER PRIMARY KEY,
+            trace_id TEXT NOT NULL,
+            span_id TEXT NOT NULL,
+            received_ns INTEGER NOT NULL,
+            bytes INTEGER NOT NULL,
+            event TEXT NOT NULL
+        )""",
+        "CREATE INDEX waiting_events_span ON waiting_events (trace_id, span_id)",
+        "CREATE INDEX waiting_events_received ON waiting_events (received_ns)",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_INITIAL, _THREADS, _LOSSES_AND_WAITING_EVENTS)
 
 
 def open_for_writing(path: str | os.PathLike[str], *, busy_timeout: float) -> sqlite3.Connection:

@@ -18,10 +18,11 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 from spyglass.store import _prune
 from spyglass.store._errors import StoreError
+from spyglass.store._losses import LIST_LOSSES, Loss
 from spyglass.store._schema import open_for_reading
 from spyglass.store._thread_queries import (
     ThreadReader,
@@ -343,6 +344,11 @@ class SpanStore(ThreadReader):
         with self._reading() as conn:
             traces, spans = conn.execute("SELECT count(*), total(span_count) FROM traces").fetchone()
             return {"traces": traces, "spans": int(spans), "bytes": _prune.used_bytes(conn)}
+
+    def losses(self) -> list[Loss]:
+        """What writers said they lost (spans, log records), by writer and sink, the latest first."""
+        with self._reading() as conn:
+            return [cast(Loss, dict(row)) for row in conn.execute(LIST_LOSSES)]
 
     def delete_trace(self, trace_id: str) -> bool:
         """Delete a trace and its spans; False if there was no such trace."""

@@ -17,7 +17,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -28,6 +28,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from spyglass.store import _prune
 from spyglass.store._errors import StoreError
 from spyglass.store._ingest import ResourceIds, write_batch
+from spyglass.store._losses import LossCounts, LossSource, write_losses
 from spyglass.store._rows import SpanRow, StartedSpan, span_to_row
 from spyglass.store._schema import open_for_writing
 
@@ -144,6 +145,9 @@ class SqliteSpanProcessor(SpanProcessor):
         self._stop_at: float | None = None  # the writer gives up on what is left at this time
         self._gave_up = False  # what was left at shutdown is counted (by the writer, or by shutdown)
         self._shutdown_lock = threading.Lock()
+        self._loss_counters: list[tuple[Callable[[], Mapping[str, int]], str]] = []
+        self._loss_source: LossSource | None = None
+        self._losses_written: dict[tuple[str, str], int] = {}
         self._try_open(first=True)
         self._start_thread()
         _live_processors.add(self)
@@ -175,6 +179,21 @@ class SqliteSpanProcessor(SpanProcessor):
                 "waiting_bytes": self._rows_bytes,
                 "waiting_finished": 0 if self._gave_up else _finished_in(list(self._queue), list(self._rows)),
             }
+
+    def report_losses(
+        self, counts: Callable[[], Mapping[str, int]], *, unit: str = "span", service_name: str | None = None
+    ) -> None:
+        """From now on, keep what `counts()` says was lost (cumulative counts by sink, such as the pipeline's
+        `dropped()`) in the store's `losses` table whenever it changes, so that the viewer shows it.
+
+        Args:
+            counts: called on the writer thread; must be cheap and thread-safe.
+            unit: what is counted: "span", "log record".
+            service_name: the program the counts belong to.
+        """
+        self._loss_counters.append((counts, unit))
+        if self._loss_source is None:
+            self._loss_source = LossSource.here(service_name)
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
@@ -276,6 +295,7 @@ class SqliteSpanProcessor(SpanProcessor):
                 self._wake.clear()
                 try:
                     self._convert_queue()
+                    self._write_losses_if_changed()  # before the rows: a flush returns with them recorded
                     self._write_rows()
                     self._prune_if_due()
                 except Exception as exc:  # the thread must outlive any surprise
@@ -286,6 +306,8 @@ class SqliteSpanProcessor(SpanProcessor):
                     return
         finally:
             self._give_up_on_the_rest()
+            if self._backoff == _FIRST_BACKOFF:  # the last write went through: record the final counts
+                self._write_losses_if_changed()
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
@@ -447,6 +469,27 @@ class SqliteSpanProcessor(SpanProcessor):
                 pending, _, commit = item
                 self._drop_unconverted(pending, commit)
 
+    def _write_losses_if_changed(self) -> None:
+        if not self._loss_counters or self._loss_source is None or self._conn is None or self._broken:
+            return
+        counts: dict[tuple[str, str], int] = {}
+        for counter, unit in self._loss_counters:
+            try:
+                for sink, count in counter().items():
+                    if count:
+                        counts[(sink, unit)] = int(count)
+            except Exception:  # a count is not worth an error
+                continue
+        if counts == self._losses_written:
+            return
+        try:
+            self._write_losses(self._conn, self._loss_source, counts, time.time_ns())
+        except Exception as exc:  # locked or down: the next pass tries again
+            if not self._is_transient(exc):
+                self._log_once("losses", logging.WARNING, "spyglass could not record its losses: %r", exc)
+            return
+        self._losses_written = counts
+
     def _log_write_problem(self, exc: Exception) -> None:
         self._log_once(
             f"write:{type(exc).__name__}",
@@ -514,6 +557,9 @@ class SqliteSpanProcessor(SpanProcessor):
     def _is_transient(self, exc: BaseException) -> bool:
         return _is_transient(exc)
 
+    def _write_losses(self, conn: Any, source: LossSource, counts: LossCounts, now_ns: int) -> None:
+        write_losses(conn, source, counts, now_ns)
+
     def _prune(self, conn: Any) -> None:
         _prune.prune(conn, max_bytes=self._max_bytes, max_age_ns=self._max_age_ns, now_ns=time.time_ns())
 
@@ -539,6 +585,9 @@ class SqliteSpanProcessor(SpanProcessor):
         self._stats_lock = threading.Lock()
         self._shutdown_lock = threading.Lock()
         self._rows_count = self._rows_bytes = 0  # the parent's rows are the parent's
+        if self._loss_source is not None:  # the child's counts are its own
+            self._loss_source = LossSource.here(self._loss_source.service_name)
+            self._losses_written = {}
         if not self._closing:
             self._start_thread()
 

@@ -176,6 +176,10 @@ def create_app(
         store = await store_of(request)
         return _JSResponse({**await run_in_threadpool(store.stats), "path": str(handle.path)})
 
+    async def api_losses(request: Request) -> Response:
+        store = await store_of(request)
+        return _JSResponse({"losses": await run_in_threadpool(store.losses)})
+
     async def api_events(request: Request) -> Response:
         store = await store_of(request)
         where = _filter_from(request)
@@ -231,6 +235,7 @@ def create_app(
         Route("/api/clear", api_clear, methods=["POST"]),
         Route("/api/models", api_models),
         Route("/api/stats", api_stats),
+        Route("/api/losses", api_losses),
         Route("/api/events", api_events),
         *write_routes(handle, token=token, allowed_hosts=allowed_hosts, allow_replay=allow_replay),
         Mount("/static", StaticFiles(directory=_HERE / "static"), name="static"),

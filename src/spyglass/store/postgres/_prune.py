@@ -39,6 +39,8 @@ def clear(conn: Connection) -> None:
         conn.execute("DELETE FROM spans")
         conn.execute("DELETE FROM traces")
         conn.execute("DELETE FROM deletions")
+        conn.execute("DELETE FROM losses")
+        conn.execute("DELETE FROM waiting_events")
         conn.execute("INSERT INTO deletions (seq, trace_id) VALUES (%s, NULL)", (seq,))
 
 
@@ -64,6 +66,7 @@ def prune(conn: Connection, *, max_bytes: int | None, max_age_ns: int | None, no
             if not ids:
                 break
             deleted += _delete_chunk(conn, ids)
+        conn.execute("DELETE FROM losses WHERE last_ns < %s", (now_ns - max_age_ns,))
     if max_bytes is not None:
         used = used_bytes(conn)
         if used > max_bytes:

@@ -134,7 +134,36 @@ _THREADS = Migration(
     _resolve_all_threads,
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_INITIAL, _THREADS)
+# As in SQLite (store/_schema.py): each writer's drop counts, and log records waiting for their span.
+_LOSSES_AND_WAITING_EVENTS = Migration(
+    "0003_losses_waiting_events",
+    (
+        """CREATE TABLE losses (
+            writer_id TEXT NOT NULL,
+            sink TEXT NOT NULL,
+            unit TEXT NOT NULL,
+            service_name TEXT,
+            host TEXT,
+            pid BIGINT,
+            count BIGINT NOT NULL,
+            first_ns BIGINT NOT NULL,
+            last_ns BIGINT NOT NULL,
+            PRIMARY KEY (writer_id, sink)
+        )""",
+        """CREATE TABLE waiting_events (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            trace_id TEXT NOT NULL,
+            span_id TEXT NOT NULL,
+            received_ns BIGINT NOT NULL,
+            bytes BIGINT NOT NULL,
+            event TEXT NOT NULL
+        )""",
+        "CREATE INDEX waiting_events_span ON waiting_events (trace_id, span_id)",
+        "CREATE INDEX waiting_events_received ON waiting_events (received_ns)",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_INITIAL, _THREADS, _LOSSES_AND_WAITING_EVENTS)
 
 
 def connect(url: str, *, migrate: bool, timeout: int = 10) -> psycopg.Connection[tuple[object, ...]]:

@@ -16,13 +16,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg.rows import dict_row
 
 from spyglass.store._backends import mask_url
 from spyglass.store._errors import StoreError
+from spyglass.store._losses import LIST_LOSSES, Loss
 from spyglass.store._thread_queries import (
     ThreadReader,
     ThreadSummary,
@@ -231,6 +232,11 @@ class PostgresSpanStore(ThreadReader):
                 "spans": int(row["spans"]),
                 "bytes": _prune.used_bytes(conn),
             }
+
+    def losses(self) -> list[Loss]:
+        """What writers said they lost (spans, log records), by writer and sink, the latest first."""
+        with self._reading() as conn:
+            return [cast(Loss, row) for row in conn.execute(LIST_LOSSES).fetchall()]
 
     def delete_trace(self, trace_id: str) -> bool:
         """Delete a trace and its spans; False if there was no such trace."""

@@ -14,8 +14,9 @@ from typing import Any
 import psycopg
 
 from spyglass.store._backends import mask_url
+from spyglass.store._losses import LossCounts, LossSource
 from spyglass.store._rows import SpanRow
-from spyglass.store.postgres import _ingest, _prune, _schema
+from spyglass.store.postgres import _ingest, _losses, _prune, _schema
 from spyglass.store.writer import SqliteSpanProcessor
 
 
@@ -61,6 +62,9 @@ class PostgresSpanProcessor(SqliteSpanProcessor):
                 self._next_open_attempt = 0.0
             return True
         return False
+
+    def _write_losses(self, conn: Any, source: LossSource, counts: LossCounts, now_ns: int) -> None:
+        _losses.write_losses(conn, source, counts, now_ns)
 
     def _prune(self, conn: Any) -> None:
         _prune.prune(conn, max_bytes=self._max_bytes, max_age_ns=self._max_age_ns, now_ns=time.time_ns())

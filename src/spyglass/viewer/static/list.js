@@ -98,7 +98,48 @@ async function loadPage(before) {
   return page;
 }
 
+// What writers said they could not record (their queue full, a sink stuck): a store missing spans says so.
+const lossesBox = document.getElementById("losses");
+const LOSSES_SHOWN = 5;
+let lossesAsked = 0;
+
+async function showLosses() {
+  lossesAsked = Date.now();
+  const { losses } = await getJSON("/api/losses");
+  const byWriter = new Map();
+  for (const loss of losses) {
+    const who = `${loss.service_name || "unknown service"} (${loss.host || "?"}, pid ${loss.pid ?? "?"})`;
+    const entry = byWriter.get(who) ?? { who, parts: [], last: 0n };
+    entry.parts.push(`${loss.count.toLocaleString("en-US")} ${loss.unit}${loss.count === 1 ? "" : "s"} (${loss.sink})`);
+    if (BigInt(loss.last_ns) > entry.last) entry.last = BigInt(loss.last_ns);
+    byWriter.set(who, entry);
+  }
+  clear(lossesBox);
+  lossesBox.hidden = byWriter.size === 0;
+  if (!byWriter.size) return;
+  lossesBox.append(el("strong", {}, "Not everything was recorded."), " Writers of this store counted what they lost:");
+  const list = el("ul");
+  for (const entry of [...byWriter.values()].slice(0, LOSSES_SHOWN)) {
+    list.append(el("li", { title: `last counted ${fmt.fullTime(entry.last.toString())}` }, `${entry.who}: ${entry.parts.join(", ")}`));
+  }
+  if (byWriter.size > LOSSES_SHOWN) list.append(el("li", {}, `and ${byWriter.size - LOSSES_SHOWN} more writers`));
+  lossesBox.append(list);
+}
+
+let lossesTimer = null;
+
+/** Ask again at most every 2 s, and never skip the last ask of a burst (a trailing call). */
+function showLossesSoon() {
+  if (lossesTimer !== null) return;
+  const wait = Math.max(0, lossesAsked + 2000 - Date.now());
+  lossesTimer = setTimeout(() => {
+    lossesTimer = null;
+    showLosses().catch(() => {});
+  }, wait);
+}
+
 function applyChanges(changes) {
+  showLossesSoon();
   if (changes.cleared) {
     clear(body);
     rows.clear();
@@ -136,6 +177,8 @@ try {
   const first = await loadPage(null);
   follow(filters, first.cursor, applyChanges);
   loadModels();
+  showLosses().catch(() => {});
+  setInterval(showLossesSoon, 30_000); // a writer may lose spans without writing any
 } catch (error) {
   status.textContent = `Could not load traces: ${error.message}`;
 }
