@@ -39,7 +39,9 @@ def import_otlp_bytes(body: bytes, store: str | os.PathLike[str], name: str) -> 
     """Load the spans of OTLP JSON `body` (a file called `name`) into the store; returns the spans written."""
     try:
         scrubber = Scrubber(ScrubbingOptions())  # a file from anywhere: no secret reaches the store from it
-        spans = [scrubber.scrub_span(s) for s in LogJoiner().spans_received(decoded_spans(parse_json(body)))]
+        spans = [
+            scrubber.scrub_span(s) for s in LogJoiner().spans_received(decoded_spans(parse_json(body)))[0]
+        ]
     except PayloadError as exc:
         raise ImportFailed(f"{name} is not OTLP JSON traces ({exc}); nothing was imported.") from None
     except RecursionError:

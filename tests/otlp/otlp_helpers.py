@@ -5,7 +5,10 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import subprocess
+import sys
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -48,6 +51,49 @@ class RunningReceiver:
         matching = [span for span in self.spans() if span["name"] == name]
         assert len(matching) == 1, [span["name"] for span in self.spans()]
         return matching[0]
+
+
+_RECEIVER_PROCESS = """
+import sys, uvicorn
+from spyglass.receiver.app import receiver_app
+uvicorn.run(receiver_app(sys.argv[1]), host="127.0.0.1", port=int(sys.argv[2]), log_level="error")
+"""
+
+
+def start_receiver_process(location: Path | str) -> tuple[subprocess.Popen[bytes], int]:
+    """A receiver in a process of its own (to be SIGKILLed), listening on a free port, writing to `location`."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    process = subprocess.Popen([sys.executable, "-c", _RECEIVER_PROCESS, str(location), str(port)])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError("the receiver exited")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return process, port
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise AssertionError("the receiver never listened")
+
+
+def genai_span_request(trace_id: str, span_id: str) -> dict[str, Any]:
+    """OTLP/JSON for one chat span of another instrumentation, its conversation not on it."""
+    span = {
+        "traceId": trace_id,
+        "spanId": span_id,
+        "name": "chat gpt-4o",
+        "kind": 3,
+        "startTimeUnixNano": "1700000000000000000",
+        "endTimeUnixNano": "1700000001000000000",
+        "attributes": [
+            {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+            {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}},
+        ],
+    }
+    return {"resourceSpans": [{"resource": {}, "scopeSpans": [{"scope": {}, "spans": [span]}]}]}
 
 
 @contextmanager

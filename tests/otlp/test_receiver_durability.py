@@ -8,10 +8,7 @@ import http.client
 import os
 import random
 import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -19,31 +16,15 @@ from pathlib import Path
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from otlp_helpers import attributes, json_span, otlp_json, post, post_json, running_receiver
-
-_RECEIVER = """
-import sys, uvicorn
-from spyglass.receiver.app import receiver_app
-uvicorn.run(receiver_app(sys.argv[1]), host="127.0.0.1", port=int(sys.argv[2]), log_level="error")
-"""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_until_listening(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the receiver exited"
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("the receiver never listened")
+from otlp_helpers import (
+    attributes,
+    json_span,
+    otlp_json,
+    post,
+    post_json,
+    running_receiver,
+    start_receiver_process,
+)
 
 
 def _request(rng: random.Random, count: int) -> tuple[bytes, list[str]]:
@@ -88,10 +69,8 @@ def test_every_acknowledged_span_survives_sigkill_at_random_moments(tmp_path: Pa
     rng = random.Random(11)
     all_acknowledged: list[str] = []
     for round_ in range(4):
-        port = _free_port()
-        receiver = subprocess.Popen([sys.executable, "-c", _RECEIVER, str(store), str(port)])
+        receiver, port = start_receiver_process(store)
         try:
-            _wait_until_listening(port, receiver)
             acknowledged: list[str] = []
             stop = threading.Event()
             senders = [

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from dirty_equals import IsStr
-from otlp_helpers import RunningReceiver
+from otlp_helpers import RunningReceiver, genai_span_request
 
 from spyglass.demo.server import DemoServer
 
@@ -118,19 +118,7 @@ SPAN_ID = "eee19b7ec3c1b174"
 
 
 def _span_request() -> dict[str, Any]:
-    span = {
-        "traceId": TRACE_ID,
-        "spanId": SPAN_ID,
-        "name": "chat gpt-4o",
-        "kind": 3,
-        "startTimeUnixNano": "1700000000000000000",
-        "endTimeUnixNano": "1700000001000000000",
-        "attributes": [
-            {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
-            {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}},
-        ],
-    }
-    return {"resourceSpans": [{"resource": {}, "scopeSpans": [{"scope": {}, "spans": [span]}]}]}
+    return genai_span_request(TRACE_ID, SPAN_ID)
 
 
 def _log_request(*records: dict[str, Any]) -> dict[str, Any]:

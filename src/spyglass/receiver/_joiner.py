@@ -2,17 +2,18 @@
 
 An SDK exports spans and logs through separate processors on their own schedules (the Python SDK's batch
 processors: logs every second, spans every five), so the records of a call usually arrive before its span,
-and sometimes after it. Records whose span has not come yet wait here; recent GenAI spans are kept as they
-were sent, so that records arriving later can still be joined and the span written again with them (the
-store keeps the copy with the most events). Both are bounded in count and in bytes (the text they hold):
-the oldest go first; a record past its span's own bound is dropped and counted.
+and sometimes after it. Records whose span has not come yet wait here (and in the store, where the receiver
+keeps them before it answers: see store/_waiting_events.py); recent GenAI spans are kept as they were sent,
+so that records arriving later can still be joined and the span written again with them (the store keeps
+the copy with the most events). Both are bounded in count and in bytes (the text they hold): the oldest go
+first; a record past its span's own bound is dropped and counted.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TypeVar
 
 from opentelemetry.sdk.trace import Event, ReadableSpan
@@ -56,29 +57,42 @@ class LogJoiner:
         """What the joiner holds now, roughly, in bytes."""
         return self._bytes
 
-    def spans_received(self, spans: list[ReadableSpan]) -> list[ReadableSpan]:
-        """The spans to store: each with the records that came before it, and normalized."""
+    def waits_for(self, span: ReadableSpan) -> bool:
+        """Whether records for this span wait here (else they may wait in the store, from another receiver)."""
+        return span_key(span) in self._waiting
+
+    def spans_received(
+        self, spans: list[ReadableSpan], stored: Mapping[SpanKey, list[Event]] | None = None
+    ) -> tuple[list[ReadableSpan], list[SpanKey]]:
+        """The spans to store, each with the records that came before it (here, or `stored` ones from the
+        store), and normalized; and the keys of the spans that were joined to records."""
         joined = []
+        with_records: list[SpanKey] = []
         with self._lock:
             for span in spans:
-                key = _key(span)
-                events = self._waiting.pop(key, [])
+                key = span_key(span)
+                # A request answered 503 comes again: a record kept twice is joined once.
+                events = _unique(self._waiting.pop(key, []) or (stored or {}).get(key, []))
+                if events:
+                    with_records.append(key)
                 known = self._spans.get(key)
                 if known is not None:  # sent again (a retry): keep what was joined to it before
                     known[1].extend(events)
                     events = known[1]
-                elif _is_genai(span):
+                elif is_genai(span):
                     self._add_bytes(key, _attributes_bytes(span.attributes))
                     self._remember(self._spans, key, (span, events))
                 else:
                     self._forget_bytes(key)
                 joined.append(with_conversation(span, list(events)))
             self._evict_past_bytes()
-        return joined
+        return joined, with_records
 
-    def events_received(self, span_events: list[SpanEvent]) -> list[ReadableSpan]:
-        """The spans to store again, now that these records are joined to them; the other records wait."""
+    def events_received(self, span_events: list[SpanEvent]) -> tuple[list[ReadableSpan], list[SpanEvent]]:
+        """The spans to store again, now that these records are joined to them; and the records that wait
+        for their span."""
         changed: dict[SpanKey, tuple[ReadableSpan, list[Event]]] = {}
+        waiting_now: list[SpanEvent] = []
         with self._lock:
             for span_event in span_events:
                 key = span_event.span
@@ -94,11 +108,12 @@ class LogJoiner:
                         self._remember(self._waiting, key, [span_event.event])
                     else:
                         waiting.append(span_event.event)
+                    waiting_now.append(span_event)
                     continue
                 known[1].append(span_event.event)
                 changed[key] = known
             self._evict_past_bytes()
-            return [with_conversation(span, list(events)) for span, events in changed.values()]
+            return [with_conversation(span, list(events)) for span, events in changed.values()], waiting_now
 
     def _remember(self, table: OrderedDict[SpanKey, _Value], key: SpanKey, value: _Value) -> None:
         table[key] = value
@@ -130,6 +145,17 @@ class LogJoiner:
             self._bytes -= self._sizes.pop(key, 0)
 
 
+def _unique(events: Sequence[Event]) -> list[Event]:
+    seen: set[tuple[str, int | None, str]] = set()
+    unique = []
+    for event in events:
+        identity = (event.name, event.timestamp, repr(sorted((event.attributes or {}).items())))
+        if identity not in seen:
+            seen.add(identity)
+            unique.append(event)
+    return unique
+
+
 def _attributes_bytes(attributes: Mapping[str, object] | None) -> int:
     size = 0
     for value in (attributes or {}).values():
@@ -137,10 +163,10 @@ def _attributes_bytes(attributes: Mapping[str, object] | None) -> int:
     return size
 
 
-def _key(span: ReadableSpan) -> SpanKey:
+def span_key(span: ReadableSpan) -> SpanKey:
     context = span.context
     return (context.trace_id, context.span_id) if context is not None else (0, 0)
 
 
-def _is_genai(span: ReadableSpan) -> bool:
+def is_genai(span: ReadableSpan) -> bool:
     return any(key.startswith("gen_ai.") for key in span.attributes or ())

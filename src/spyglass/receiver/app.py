@@ -21,14 +21,15 @@ import json
 import logging
 import os
 import threading
+import time
 import zlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import Event, ReadableSpan
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
@@ -39,10 +40,12 @@ from spyglass._arguments import is_postgres_url
 from spyglass._scrubbing import Scrubber
 from spyglass._scrubbing_options import ScrubbingOptions
 from spyglass.receiver._decode import PayloadError, decoded_spans, parse_json, parse_protobuf
-from spyglass.receiver._joiner import LogJoiner
-from spyglass.receiver._logs import SpanEvent, parse_logs_json, parse_logs_protobuf, span_events
+from spyglass.receiver._joiner import LogJoiner, is_genai, span_key
+from spyglass.receiver._logs import SpanEvent, SpanKey, parse_logs_json, parse_logs_protobuf, span_events
+from spyglass.receiver._waiting import from_waiting, hex_ids, to_waiting
 from spyglass.store import SqliteSpanProcessor
-from spyglass.store._backends import store_processor
+from spyglass.store._backends import open_store, store_processor
+from spyglass.store._waiting_events import WaitingWork
 
 logger = logging.getLogger("spyglass")
 
@@ -50,6 +53,7 @@ DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_BACKLOG = 50_000  # spans received and not yet written; past it, senders are asked to retry
 DEFAULT_COMMIT_TIMEOUT = 5.0  # seconds a request waits for its spans to be committed, then 503
 RETRY_AFTER_SECONDS = 2
+WAITING_RECORDS_SECONDS = 3600.0  # log records whose span has not come in this long are dropped and counted
 
 _PROTOBUF = "application/x-protobuf"
 _JSON = "application/json"
@@ -116,6 +120,7 @@ class Receiver:
         self.received_spans = 0
         self.received_span_events = 0  # GenAI log records joined (or waiting to be joined) to a span
         self._joiner = LogJoiner()
+        self._store_reader: Any = None
         # What other programs send is scrubbed as spyglass's own spans are: a shared store holds no secret
         # because one sender did not scrub (a plain OpenTelemetry SDK recording prompts with keys in them).
         self._scrubber = Scrubber(ScrubbingOptions())
@@ -137,6 +142,7 @@ class Receiver:
                         unit="log record",
                         service_name="spyglass receiver",
                     )
+                    processor.keep_waiting_events_for(WAITING_RECORDS_SECONDS)
                     self._processor = processor
         return self._processor
 
@@ -156,6 +162,8 @@ class Receiver:
         """Write what is queued and close the store."""
         if self._processor is not None:
             self._processor.shutdown()
+        if self._store_reader is not None:
+            self._store_reader.close()
 
     async def traces(self, request: Request) -> Response:
         """`POST /v1/traces`: an `ExportTraceServiceRequest`, answered as the OTLP/HTTP spec says."""
@@ -216,15 +224,55 @@ class Receiver:
 
     def _ingest(self, body: bytes, as_json: bool) -> None:
         spans = self._decode(lambda: decoded_spans(parse_json(body) if as_json else parse_protobuf(body)))
-        self._store(spans, self._joiner.spans_received)
+        if not spans:
+            return
+        self._check_backlog(len(spans))
+        stored = self._records_in_the_store(spans)
+        with self._lock:
+            joined, with_records = self._joiner.spans_received(spans, stored)
+        self._commit(joined, WaitingWork((), [hex_ids(key) for key in with_records]))
         self.received_spans += len(spans)
 
     def _ingest_logs(self, body: bytes, as_json: bool) -> None:
         events = self._decode(
             lambda: span_events(parse_logs_json(body) if as_json else parse_logs_protobuf(body))
         )
-        self._store(events, self._joiner.events_received)
+        if not events:
+            return
+        self._check_backlog(len(events))
+        with self._lock:
+            spans, waiting = self._joiner.events_received(events)
+        # Kept in the store before the answer: acknowledged records survive this receiver, and another
+        # receiver of the store may get their span.
+        now = time.time_ns()
+        keep = [to_waiting(self._scrubbed(event), now) for event in waiting]
+        self._commit(spans, WaitingWork(keep, ()))
         self.received_span_events += len(events)
+
+    def _records_in_the_store(self, spans: list[ReadableSpan]) -> dict[SpanKey, list[Event]]:
+        """Records kept in the store for these GenAI spans (by this receiver before a restart, or another)."""
+        keys = [span_key(span) for span in spans if is_genai(span) and not self._joiner.waits_for(span)]
+        if not keys:
+            return {}
+        try:
+            found = self._reader().waiting_events([hex_ids(key) for key in keys])
+        except Exception as exc:  # the spans go in without them; the records expire and are counted
+            logger.warning("spyglass receiver: cannot read the records waiting in the store: %s", exc)
+            return {}
+        return {(int(t, 16), int(s, 16)): from_waiting(texts) for (t, s), texts in found.items()}
+
+    def _reader(self) -> Any:
+        if self._store_reader is None:
+            self.processor  # creates the store if needed (under the same lock: not inside it)  # noqa: B018
+            with self._open_lock:
+                if self._store_reader is None:
+                    self._store_reader = open_store(self.store_path)
+        return self._store_reader
+
+    def _scrubbed(self, span_event: SpanEvent) -> SpanEvent:
+        holder = ReadableSpan(name="", events=(span_event.event,))
+        [event] = self._scrubber.scrub_span(holder).events
+        return SpanEvent(span_event.span, event)
 
     @staticmethod
     def _decode(decode: Callable[[], list[_Received]]) -> list[_Received]:
@@ -235,19 +283,15 @@ class Receiver:
         except RecursionError:
             raise _Refused(400, "the body is nested too deeply") from None
 
-    def _store(
-        self, received: Sequence[_Received], join: Callable[[list[_Received]], list[ReadableSpan]]
-    ) -> None:
-        """Join what was received (spans, or log records) and hand the spans that result to the store."""
-        if not received:
-            return
-        if self.backlog + len(received) > self._max_backlog:
+    def _check_backlog(self, received: int) -> None:
+        if self.backlog + received > self._max_backlog:
             raise _Refused(503, "the store is behind; retry later", _RETRY)
-        with self._lock:
-            spans = join(list(received))
-        if not spans:  # log records waiting for their span: kept by the joiner, in memory only
+
+    def _commit(self, spans: list[ReadableSpan], waiting: WaitingWork) -> None:
+        """Hand spans (and the log records waiting for theirs) to the store; return once they are committed."""
+        if not spans and not waiting.keep and not waiting.joined:
             return
-        commit = self.processor.submit([self._scrubber.scrub_span(span) for span in spans])
+        commit = self.processor.submit([self._scrubber.scrub_span(span) for span in spans], waiting=waiting)
         # A resent span that was stored already is ignored by the store, so retrying the whole batch is safe.
         if commit is None:
             raise _Refused(503, "the store's memory bound is reached; retry later", _RETRY)

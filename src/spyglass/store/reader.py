@@ -32,6 +32,7 @@ from spyglass.store._thread_queries import (
     thread_summary,
 )
 from spyglass.store._trace_filters import SQLITE_MODEL_CONDITION, TraceStatus, trace_filters, where_clause
+from spyglass.store._waiting_events import SpanIds, waiting_for
 
 
 class TraceSummary(TypedDict):
@@ -349,6 +350,14 @@ class SpanStore(ThreadReader):
         """What writers said they lost (spans, log records), by writer and sink, the latest first."""
         with self._reading() as conn:
             return [cast(Loss, dict(row)) for row in conn.execute(LIST_LOSSES)]
+
+    def waiting_events(self, spans: list[SpanIds]) -> dict[SpanIds, list[str]]:
+        """The log records a receiver keeps for these spans (trace and span ids in hex) until they come, as
+        span event JSON (see store/_waiting_events.py)."""
+        if not spans:
+            return {}
+        with self._reading() as conn:
+            return waiting_for(conn, spans)
 
     def delete_trace(self, trace_id: str) -> bool:
         """Delete a trace and its spans; False if there was no such trace."""

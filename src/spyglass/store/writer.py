@@ -31,6 +31,7 @@ from spyglass.store._ingest import ResourceIds, write_batch
 from spyglass.store._losses import LossCounts, LossSource, write_losses
 from spyglass.store._rows import SpanRow, StartedSpan, span_to_row
 from spyglass.store._schema import open_for_writing
+from spyglass.store._waiting_events import WaitingWork, expire, keep_and_forget
 
 logger = logging.getLogger("spyglass")
 
@@ -62,8 +63,12 @@ class Commit:
 # A queued item: a span row to make (pending, span, the Commit it belongs to), or a Commit to resolve once
 # everything before it is committed or dropped (force_flush, shutdown, submit). The caller's thread only
 # appends to a deque bounded in count; bytes are counted on the writer thread, from the rows it makes.
-_Span: TypeAlias = "tuple[bool, ReadableSpan | StartedSpan, Commit | None]"
-_Row: TypeAlias = "tuple[SpanRow, Commit | None]"
+# A receiver's log records waiting for their span (`WaitingWork`) travel the same way, as a row of their own.
+_Span: TypeAlias = "tuple[bool, ReadableSpan | StartedSpan | WaitingWork, Commit | None]"
+_Row: TypeAlias = "tuple[SpanRow | WaitingWork, Commit | None]"
+_EXPIRE_EVERY = 60.0  # seconds between two passes forgetting log records whose span never came
+LATE_RECORDS = ("receiver: span stored before its records", "log record")
+EXPIRED_RECORDS = ("receiver: span never came", "log record")
 
 
 class SqliteSpanProcessor(SpanProcessor):
@@ -148,6 +153,9 @@ class SqliteSpanProcessor(SpanProcessor):
         self._loss_counters: list[tuple[Callable[[], Mapping[str, int]], str]] = []
         self._loss_source: LossSource | None = None
         self._losses_written: dict[tuple[str, str], int] = {}
+        self._own_losses: dict[tuple[str, str], int] = {}  # what this writer itself dropped, by (sink, unit)
+        self._waiting_max_age_ns: int | None = None
+        self._next_expiry = 0.0
         self._try_open(first=True)
         self._start_thread()
         _live_processors.add(self)
@@ -205,15 +213,27 @@ class SqliteSpanProcessor(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         self._enqueue(False, span)
 
-    def submit(self, spans: Sequence[ReadableSpan]) -> Commit | None:
+    def keep_waiting_events_for(self, seconds: float) -> None:
+        """Log records waiting in the store for their span (see `submit(waiting=...)`) are forgotten, and
+        counted as lost, once they have waited this long."""
+        self._waiting_max_age_ns = int(seconds * 1e9)
+        self._next_expiry = 0.0  # the next pass applies it
+
+    def submit(self, spans: Sequence[ReadableSpan], *, waiting: WaitingWork | None = None) -> Commit | None:
         """Queue finished spans and return a `Commit` that says when they are in the file (the receiver
-        answers its senders with it); None, with nothing queued, when they do not fit in memory now."""
+        answers its senders with it); None, with nothing queued, when they do not fit in memory now.
+
+        `waiting`: log records to keep until their span comes, and spans (of these or earlier) now stored
+        with theirs, whose records are forgotten; committed after the spans, before the `Commit` is done.
+        """
         commit = Commit()
         if self._closing or len(self._queue) + len(spans) > self._max_queue_size:
             return None
         if self._rows_bytes >= self._max_buffer_bytes:
             return None
         self._queue.extend([(False, span, commit) for span in spans])
+        if waiting is not None and (waiting.keep or waiting.joined):
+            self._queue.append((True, waiting, commit))
         self._queue.append(commit)
         self._wake.set()
         return commit
@@ -298,6 +318,7 @@ class SqliteSpanProcessor(SpanProcessor):
                     self._write_losses_if_changed()  # before the rows: a flush returns with them recorded
                     self._write_rows()
                     self._prune_if_due()
+                    self._expire_waiting_if_due()
                 except Exception as exc:  # the thread must outlive any surprise
                     self._log_once("unexpected", logging.ERROR, "spyglass store writer error: %r", exc)
                 if self._stop_at is not None and (
@@ -335,6 +356,10 @@ class SqliteSpanProcessor(SpanProcessor):
                 yield item
                 continue
             pending, span, commit = item
+            if isinstance(span, WaitingWork):
+                self._rows_bytes += span.size
+                yield span, commit
+                continue
             if pending and _key(span) in ended:
                 continue
             try:
@@ -385,7 +410,7 @@ class SqliteSpanProcessor(SpanProcessor):
         if conn is None:
             return self._back_off()
         try:
-            self._write_batch(conn, [row for row, _ in rows])
+            self._write_rows_and_waiting(conn, [row for row, _ in rows])
         except Exception as exc:
             if self._is_transient(exc):
                 self._log_write_problem(exc)
@@ -399,7 +424,7 @@ class SqliteSpanProcessor(SpanProcessor):
         """Something in the batch cannot be written: find it, drop it alone, write the others."""
         for index, row in enumerate(rows):
             try:
-                self._write_batch(conn, [row[0]])
+                self._write_rows_and_waiting(conn, [row[0]])
             except Exception as exc:
                 if self._is_transient(exc):
                     del rows[:index]  # the ones before are committed; retry from this one
@@ -416,13 +441,37 @@ class SqliteSpanProcessor(SpanProcessor):
                 self._committed([row])
         return True
 
+    def _write_rows_and_waiting(self, conn: Any, items: list[SpanRow | WaitingWork]) -> None:
+        rows = [item for item in items if isinstance(item, SpanRow)]
+        if rows:
+            self._write_batch(conn, rows)
+        works = [item for item in items if isinstance(item, WaitingWork)]
+        if works:  # after the spans: the records they were stored with are forgotten only once they are
+            late = self._keep_waiting(conn, works)
+            self._count_own_loss(LATE_RECORDS, late)
+
+    def _expire_waiting_if_due(self) -> None:
+        if self._waiting_max_age_ns is None or self._conn is None or time.monotonic() < self._next_expiry:
+            return
+        self._next_expiry = time.monotonic() + _EXPIRE_EVERY
+        try:
+            expired = self._expire_waiting(self._conn, time.time_ns() - self._waiting_max_age_ns)
+        except Exception as exc:  # locked or down: the next pass
+            self._log_once("expire", logging.WARNING, "spyglass could not expire log records: %r", exc)
+            return
+        self._count_own_loss(EXPIRED_RECORDS, expired)
+
+    def _count_own_loss(self, where: tuple[str, str], count: int) -> None:
+        if count:
+            self._own_losses[where] = self._own_losses.get(where, 0) + count
+
     def _back_off(self) -> bool:
         self._next_write = time.monotonic() + self._backoff
         self._backoff = min(self._backoff * 2, _MAX_BACKOFF)
         return False
 
     def _committed(self, rows: Sequence[_Row]) -> None:
-        finished = sum(1 for row, _ in rows if not row.is_pending)
+        finished = sum(1 for row, _ in rows if _is_finished(row))
         self._forget(rows)
         with self._stats_lock:
             self._written += finished
@@ -432,7 +481,7 @@ class SqliteSpanProcessor(SpanProcessor):
             if commit is not None:
                 commit._failed = True
         self._forget(rows)
-        self._count_dropped(sum(1 for row, _ in rows if not row.is_pending))
+        self._count_dropped(sum(1 for row, _ in rows if _is_finished(row)))
 
     def _drop_unconverted(self, pending: bool, commit: Commit | None) -> None:
         if commit is not None:
@@ -440,7 +489,7 @@ class SqliteSpanProcessor(SpanProcessor):
         self._count_dropped(0 if pending else 1)
 
     def _forget(self, rows: Sequence[_Row]) -> None:
-        self._rows_count -= len(rows)
+        self._rows_count -= sum(1 for row, _ in rows if isinstance(row, SpanRow))
         self._rows_bytes -= sum(row.size for row, _ in rows)
 
     def _give_up_on_the_rest(self) -> None:
@@ -472,7 +521,7 @@ class SqliteSpanProcessor(SpanProcessor):
     def _write_losses_if_changed(self) -> None:
         if not self._loss_counters or self._loss_source is None or self._conn is None or self._broken:
             return
-        counts: dict[tuple[str, str], int] = {}
+        counts = dict(self._own_losses)
         for counter, unit in self._loss_counters:
             try:
                 for sink, count in counter().items():
@@ -560,6 +609,12 @@ class SqliteSpanProcessor(SpanProcessor):
     def _write_losses(self, conn: Any, source: LossSource, counts: LossCounts, now_ns: int) -> None:
         write_losses(conn, source, counts, now_ns)
 
+    def _keep_waiting(self, conn: Any, works: list[WaitingWork]) -> int:
+        return keep_and_forget(conn, works)
+
+    def _expire_waiting(self, conn: Any, received_before_ns: int) -> int:
+        return expire(conn, received_before_ns)
+
     def _prune(self, conn: Any) -> None:
         _prune.prune(conn, max_bytes=self._max_bytes, max_age_ns=self._max_age_ns, now_ns=time.time_ns())
 
@@ -595,8 +650,12 @@ class SqliteSpanProcessor(SpanProcessor):
 def _finished_in(queued: list[_Span | Commit], rows: list[_Row | Commit]) -> int:
     """Finished spans among queued items and rows (what a writer stuck at shutdown takes down with it)."""
     return sum(1 for item in queued if isinstance(item, tuple) and not item[0]) + sum(
-        1 for item in rows if isinstance(item, tuple) and not item[0].is_pending
+        1 for item in rows if isinstance(item, tuple) and _is_finished(item[0])
     )
+
+
+def _is_finished(row: SpanRow | WaitingWork) -> bool:
+    return isinstance(row, SpanRow) and not row.is_pending
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -613,8 +672,8 @@ def _is_transient(exc: BaseException) -> bool:
     )
 
 
-def _key(span: ReadableSpan | StartedSpan) -> tuple[int, int]:
-    context = span.context
+def _key(span: ReadableSpan | StartedSpan | WaitingWork) -> tuple[int, int]:
+    context = getattr(span, "context", None)
     return (context.trace_id, context.span_id) if context is not None else (0, id(span))
 
 

@@ -16,7 +16,8 @@ import psycopg
 from spyglass.store._backends import mask_url
 from spyglass.store._losses import LossCounts, LossSource
 from spyglass.store._rows import SpanRow
-from spyglass.store.postgres import _ingest, _losses, _prune, _schema
+from spyglass.store._waiting_events import WaitingWork
+from spyglass.store.postgres import _ingest, _losses, _prune, _schema, _waiting_events
 from spyglass.store.writer import SqliteSpanProcessor
 
 
@@ -65,6 +66,12 @@ class PostgresSpanProcessor(SqliteSpanProcessor):
 
     def _write_losses(self, conn: Any, source: LossSource, counts: LossCounts, now_ns: int) -> None:
         _losses.write_losses(conn, source, counts, now_ns)
+
+    def _keep_waiting(self, conn: Any, works: list[WaitingWork]) -> int:
+        return _waiting_events.keep_and_forget(conn, works)
+
+    def _expire_waiting(self, conn: Any, received_before_ns: int) -> int:
+        return _waiting_events.expire(conn, received_before_ns)
 
     def _prune(self, conn: Any) -> None:
         _prune.prune(conn, max_bytes=self._max_bytes, max_age_ns=self._max_age_ns, now_ns=time.time_ns())
