@@ -140,3 +140,20 @@ def test_waiting_records_are_scrubbed_before_they_are_stored(store_path: Path | 
         assert receiver.receiver.processor.force_flush(10_000)
     [text] = _inputs(_stored(store_path, "aaaaaaaaaaaaaaa4"))
     assert text.startswith("my key is ") and SECRET not in text
+
+
+def test_hostile_record_text_is_kept_and_joined(store_path: Path | str) -> None:
+    # (A lone surrogate cannot come: OTLP strings are UTF-8, and the receiver answers 400 saying so.)
+    hostile = ["nul \x00 inside", "\ufeff\u202e bidi \U0001f600", "x" * 300_000]
+    first, port = start_receiver_process(store_path)
+    try:
+        assert _post(f"http://127.0.0.1:{port}", "/v1/logs", _records("aaaaaaaaaaaaaaa5", *hostile)) == 200
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    with running_receiver(store_path) as second:
+        assert _post(second.endpoint, "/v1/traces", _span("aaaaaaaaaaaaaaa5")) == 200
+        assert second.receiver.processor.force_flush(10_000)
+    texts = _inputs(_stored(store_path, "aaaaaaaaaaaaaaa5"))
+    assert texts[0] in ("nul \x00 inside", "nul \ufffd inside")  # PostgreSQL text cannot hold NUL
+    assert texts[1:] == hostile[1:]
