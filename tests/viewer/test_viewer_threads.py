@@ -337,3 +337,37 @@ def test_a_thread_exported_and_imported_elsewhere_is_the_same_thread(
         ):
             assert thread[key] == original[key], key
         assert thread["cost_usd"] == pytest.approx(original["cost_usd"])
+
+
+@pytest.mark.browser
+def test_a_live_update_redraws_only_what_changed(threaded: Tracing, viewer_url: str, page: Page) -> None:
+    call = {"type": "tool_call", "id": "call_9", "name": "find_hotel", "arguments": {"city": "Lisbon"}}
+    with threaded.user_span("Turn 4", **{"session.id": "trip-42"}):
+        threaded.llm("Any hotel with a pool?", output_parts=[call], system=SYSTEM)
+    threaded.flush()
+    page.goto(f"{viewer_url}threads")
+    page.get_by_role("link", name="Turn 1").click()
+    turns = page.locator(".thread-trace")
+    expect(turns).to_have_count(4)
+    third, fourth = turns.nth(2).locator(".thread-call"), turns.nth(3).locator(".thread-call")
+    third.locator(".since").get_by_role("button", name="Show the 4 earlier messages").click()
+    expect(third.locator(".message.role-user")).to_have_count(3)
+    expect(fourth).to_contain_text("no result in this trace")
+    page.evaluate("document.querySelector('.thread-trace').__mark = 'kept'")
+
+    result = {"type": "tool_call_response", "id": "call_9", "response": '{"hotel": "Pool Palace"}'}
+    with threaded.user_span("Turn 5", **{"session.id": "trip-42"}):
+        threaded.llm(
+            input_messages=messages(
+                ("user", [text("Any hotel with a pool?")]), ("assistant", [call]), ("tool", [result])
+            ),
+            answer="Pool Palace has one.",
+            system=SYSTEM,
+        )
+    threaded.flush()
+    expect(turns).to_have_count(5, timeout=10_000)
+    # The turn that gained a link to its result, in the new turn, is redrawn; the others are left as they were.
+    expect(fourth.get_by_role("button", name="→ result (next call)")).to_be_visible()
+    expect(third.locator(".message.role-user")).to_have_count(3)  # still expanded
+    assert page.evaluate("document.querySelector('.thread-trace').__mark") == "kept"
+    expect(turns.nth(4).locator(".thread-trace-head")).to_contain_text("#5")

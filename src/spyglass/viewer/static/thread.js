@@ -71,29 +71,73 @@ function goTo(spanId, anchor) {
   select(document.getElementById(`call-${spanId}`));
 }
 
+// Each trace's section is kept while nothing in it changes: a live update redraws only the traces it touched
+// (a new turn, a call that finished), so what the reader expanded or selected elsewhere stays as it was.
+const sections = new Map(); // trace_id -> {signature, section}
+
+function signature(trace, mine, tools) {
+  const calls = mine.map((span) => [span.span_id, span.is_pending, span.end_ns, span.status_code, span.events?.length, span.attributes?.["gen_ai.output.messages"]?.length]);
+  return JSON.stringify([trace, calls, toolLinks(tools, mine)]);
+}
+
+/** The tool calls and results these calls link to: a result that comes in a later turn adds a link here. */
+function toolLinks(tools, mine) {
+  const ids = new Set(mine.map((span) => span.span_id));
+  const links = [];
+  for (const [id, entry] of tools) {
+    if (entry.calls.some((span) => ids.has(span)) || entry.results.some((span) => ids.has(span))) links.push([id, entry.calls, entry.results]);
+  }
+  return links;
+}
+
+function traceSection(trace, index, mine, tools) {
+  return el(
+    "section",
+    { className: `thread-trace status-${trace.status}`, id: `trace-${trace.trace_id}`, dataset: { traceId: trace.trace_id } },
+    traceHeader(trace, index),
+    mine.length ? mine.map((span) => callCard(span, tools)) : el("p", { className: "hint" }, `No model call in this trace (${trace.span_count} span${trace.span_count === 1 ? "" : "s"}).`),
+  );
+}
+
 function render(data) {
   const calls = data.spans.filter((span) => span.kind === "llm");
   const tools = toolIndex(data.spans);
   facts(data.thread, calls.length);
-  const sections = data.traces.map((trace, index) => {
+  const shown = data.traces.map((trace, index) => {
     const mine = calls.filter((span) => span.trace_id === trace.trace_id);
-    return el(
-      "section",
-      { className: `thread-trace status-${trace.status}`, id: `trace-${trace.trace_id}`, dataset: { traceId: trace.trace_id } },
-      traceHeader(trace, index),
-      mine.length ? mine.map((span) => callCard(span, tools)) : el("p", { className: "hint" }, `No model call in this trace (${trace.span_count} span${trace.span_count === 1 ? "" : "s"}).`),
-    );
+    // The position is part of it: a trace's number (#n) and what its calls extend follow from the ones before.
+    const key = signature({ ...trace, index }, mine, tools);
+    const known = sections.get(trace.trace_id);
+    if (known?.signature === key) return known.section;
+    const section = traceSection(trace, index, mine, tools);
+    sections.set(trace.trace_id, { signature: key, section });
+    return section;
   });
-  if (data.left_out) sections.push(el("p", { className: "hint" }, `${data.left_out} newer traces are not shown: open them from the trace list.`));
-  timeline.replaceChildren(...sections);
-  traceIds = new Set(data.traces.map((trace) => trace.trace_id));
+  const kept = new Set(data.traces.map((trace) => trace.trace_id));
+  for (const id of sections.keys()) if (!kept.has(id)) sections.delete(id);
+  if (data.left_out) shown.push(el("p", { className: "hint" }, `${data.left_out} newer traces are not shown: open them from the trace list.`));
+  // Nodes already in place are not moved (moving one would reset its scroll and focus).
+  let at = timeline.firstChild;
+  for (const node of shown) {
+    if (node === at) {
+      at = at.nextSibling;
+      continue;
+    }
+    timeline.insertBefore(node, at);
+  }
+  while (at) {
+    const next = at.nextSibling;
+    at.remove();
+    at = next;
+  }
+  traceIds = kept;
 }
 
 async function load() {
   const data = await getJSON(`/api/threads/${encodeURIComponent(threadId)}`);
   const selected = timeline.querySelector(".thread-call.selected")?.dataset.spanId;
   render(data);
-  if (selected) document.getElementById(`call-${selected}`)?.classList.add("selected");
+  if (selected) document.getElementById(`call-${selected}`)?.classList.add("selected"); // a redrawn card
   return data.cursor;
 }
 
