@@ -157,3 +157,22 @@ def test_hostile_record_text_is_kept_and_joined(store_path: Path | str) -> None:
     texts = _inputs(_stored(store_path, "aaaaaaaaaaaaaaa5"))
     assert texts[0] in ("nul \x00 inside", "nul \ufffd inside")  # PostgreSQL text cannot hold NUL
     assert texts[1:] == hostile[1:]
+
+
+def test_a_span_the_store_refuses_is_answered_503_and_counted_in_the_store(tmp_path: Path) -> None:
+    import sqlite3
+
+    store_path = tmp_path / "received.sqlite"
+    with running_receiver(store_path) as receiver:
+        assert _post(receiver.endpoint, "/v1/traces", _span("aaaaaaaaaaaaaaa6")) == 200
+        with sqlite3.connect(store_path) as conn:  # a real refusal of one row, from SQLite itself
+            conn.execute(
+                "CREATE TRIGGER reject BEFORE INSERT ON spans WHEN NEW.span_id = 'aaaaaaaaaaaaaaa7' "
+                "BEGIN SELECT RAISE(ABORT, 'poisoned'); END"
+            )
+        assert _post(receiver.endpoint, "/v1/traces", _span("aaaaaaaaaaaaaaa7")) == 503
+        assert receiver.receiver.processor.force_flush(10_000)
+    with open_store(store_path) as store:
+        assert [
+            (loss["service_name"], loss["sink"], loss["unit"], loss["count"]) for loss in store.losses()
+        ] == [("spyglass receiver", "store", "span", 1)]

@@ -137,11 +137,14 @@ class Receiver:
                 if self._processor is None:
                     processor = store_processor(self.store_path, batch_size=_BATCH_SIZE)
                     # The store says so when records could not be joined: the viewer shows it.
+                    service = "spyglass receiver"
                     processor.report_losses(
                         lambda: {"receiver": self._joiner.dropped_events},
                         unit="log record",
-                        service_name="spyglass receiver",
+                        service_name=service,
                     )
+                    # Spans the store could not take at all (its sender was answered 503 for them).
+                    processor.report_losses(lambda: {"store": processor.dropped_spans}, service_name=service)
                     processor.keep_waiting_events_for(WAITING_RECORDS_SECONDS)
                     self._processor = processor
         return self._processor
