@@ -28,6 +28,8 @@ _ROWS_PER_STATEMENT = 500
 # A tsvector holds 1 MiB at most (an error past it, which would drop the span): the search covers the start
 # of a huge conversation only.
 _MAX_SEARCH_CHARS = 200_000
+_INDEXED_TEXT = frozenset({"model", "thread_key", "response_id", "previous_response_id"})
+_MAX_INDEXED_BYTES = 2000  # of UTF-8, under the 2,704 a B-tree entry may take with the other columns
 _ROW_PLACEHOLDERS = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ", to_tsvector('simple', %s))"
 # As in SQLite: a pending row never replaces an ended one, and a span sent again only replaces its copy when
 # it carries more events (log records joined to it by the receiver).
@@ -114,7 +116,7 @@ def write_batch(conn: psycopg.Connection[Any], rows: Sequence[SpanRow], resource
             resource_id = resources.get(row.resource) or new_resources[row.resource]
             if row.linked_span is not None:
                 _inherit_model(conn, row, row.linked_span, models)
-            values = [_text(row.values[column]) for column in SPAN_COLUMNS]
+            values = [_indexed(column, _text(row.values[column])) for column in SPAN_COLUMNS]
             params.append(
                 (*values, resource_id, row.size, _text(row.search_text[:_MAX_SEARCH_CHARS]) or None)
             )
@@ -204,6 +206,14 @@ def _inherit_model(
         model = found[0] if found is not None else None
     if model is not None:
         row.values["model"] = model
+
+
+def _indexed(column: str, value: Any) -> Any:
+    # A B-tree entry holds about 2.7 kB at most: a longer value in an indexed column would fail the whole
+    # batch, so it is cut (a model name or a key that long is garbage anyway).
+    if column in _INDEXED_TEXT and isinstance(value, str) and len(value) > _MAX_INDEXED_BYTES // 4:
+        return value.encode()[:_MAX_INDEXED_BYTES].decode(errors="ignore")  # whole characters only
+    return value
 
 
 def _text(value: object) -> Any:
