@@ -1,5 +1,5 @@
-"""The viewer in a real browser on a PostgreSQL store: the traces of two writers, and a third trace arriving
-live (woken by the writer's NOTIFY: the page's stream would not poll again within the test)."""
+"""The viewer in a real browser on a PostgreSQL store: the traces of two writers, and a third writer's trace
+arriving live (woken by the writer's NOTIFY: the page's stream would not poll again within the test)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ pytest.importorskip("playwright")
 
 from playwright.sync_api import Page, expect
 from store_helpers import Tracing
+from test_pg_viewer import write_from_two_writers
 
 from spyglass.viewer import create_app, local_hosts
 from spyglass.viewer.server import bind, serving_in_thread
@@ -36,34 +37,26 @@ base_url = _fixtures.base_url  # type: ignore[attr-defined]
 
 
 def test_the_page_shows_both_writers_spans_and_a_new_trace_live(pg_url: str, page: Page) -> None:
-    first, second = Tracing(pg_url), Tracing(pg_url)
-    try:
-        with first.user_span("from the first writer"):
-            first.llm_span("What is the capital of France?", "Paris.")
-        with second.user_span("from the second writer"):
-            second.llm_span("broken", error=True, model="gpt-4o-mini")
-        first.flush()
-        second.flush()
-        sock = bind("127.0.0.1", 0)
-        app = create_app(
-            pg_url, token="t", allowed_hosts=local_hosts(sock.getsockname()[1]), poll_seconds=60.0
-        )
-        with serving_in_thread(app, sock) as url:
-            page.goto(url)
-            rows = page.locator("#traces tbody tr")
-            expect(rows).to_have_count(2)
-            expect(page.locator("#traces")).to_contain_text("from the first writer")
-            expect(page.locator("#traces")).to_contain_text("from the second writer")
-            expect(page.locator("#live")).to_have_text("live")
-            page.wait_for_timeout(500)  # the stream has read once and waits for a notification now
+    write_from_two_writers(pg_url)
+    sock = bind("127.0.0.1", 0)
+    app = create_app(pg_url, token="t", allowed_hosts=local_hosts(sock.getsockname()[1]), poll_seconds=60.0)
+    with serving_in_thread(app, sock) as url:
+        page.goto(url)
+        rows = page.locator("#traces tbody tr")
+        expect(rows).to_have_count(2)
+        expect(page.locator("#traces")).to_contain_text("from the first writer")
+        expect(page.locator("#traces")).to_contain_text("from the second writer")
+        expect(page.locator("#live")).to_have_text("live")
+        page.wait_for_timeout(500)  # the stream has read once and waits for a notification now
 
-            with second.user_span("live from the second writer"):
-                second.llm_span("Is this live?", "Yes.")
-            second.flush()
-            expect(rows).to_have_count(3, timeout=10_000)
-            expect(rows.first).to_contain_text("live from the second writer")
-            page.get_by_text("from the first writer").click()
-            expect(page.locator("body")).to_contain_text("What is the capital of France?")
-    finally:
-        first.shutdown()
-        second.shutdown()
+        third = Tracing(pg_url)
+        try:
+            with third.user_span("live from a third writer"):
+                third.llm_span("Is this live?", "Yes.")
+            third.flush()
+        finally:
+            third.shutdown()
+        expect(rows).to_have_count(3, timeout=10_000)  # long before the stream would poll (60 s)
+        expect(rows.first).to_contain_text("live from a third writer")
+        page.get_by_text("from the first writer").click()
+        expect(page.locator("body")).to_contain_text("What is the capital of France?")
