@@ -7,7 +7,8 @@ Starts a throwaway PostgreSQL cluster (Debian's binaries, as `nobody` when root,
   receiver posting protobuf batches of `--batch` spans (~600 bytes of attributes each) over keep-alive
   connections for `--seconds`. A request is answered once its spans are committed, so acknowledged spans/s
   is the stored rate. Also the CPU seconds the receivers and the PostgreSQL server spent, per 1,000 spans:
-  on a small machine the rate is bounded by CPU, not by locks.
+  on a small machine the rate is bounded by CPU, not by locks. Each run writes into an empty store (a new
+  file, a new database), twice per receiver count; with 2 receivers, once more into the store just filled.
 - `viewer`: builds a `--spans` store of each kind through the writer's own batch code (multi-row statements
   of 500 spans, transactions of 2,000; the same traces as `store_bench.build_store`), then times the
   viewer's requests over HTTP (`viewer_bench.viewer_timings`).
@@ -115,8 +116,9 @@ def sender(port: int, seed: int, batch: int, until: float, acknowledged: list[in
     conn.close()
 
 
-def postgres_cpu_seconds() -> dict[str, float]:
-    """CPU seconds so far of each PostgreSQL server process (by pid); a connection's process ends with it."""
+def postgres_cpu_seconds(postmaster: int) -> dict[str, float]:
+    """CPU seconds so far of the bench cluster's processes (the postmaster and its children; other clusters on
+    the machine are not counted), by pid; a connection's process ends with it."""
     tick = os.sysconf("SC_CLK_TCK")
     found: dict[str, float] = {}
     for stat in glob.glob("/proc/[0-9]*/stat"):
@@ -124,9 +126,10 @@ def postgres_cpu_seconds() -> dict[str, float]:
             data = Path(stat).read_text()
         except OSError:
             continue
-        if data[data.index("(") + 1 : data.rindex(")")] == "postgres":
-            fields = data[data.rindex(")") + 2 :].split()
-            found[stat.split("/")[2]] = (int(fields[11]) + int(fields[12])) / tick
+        pid = stat.split("/")[2]
+        fields = data[data.rindex(")") + 2 :].split()
+        if int(pid) == postmaster or int(fields[1]) == postmaster:
+            found[pid] = (int(fields[11]) + int(fields[12])) / tick
     return found
 
 
@@ -134,7 +137,8 @@ class CpuSampler:
     """The CPU the server's processes spent while it ran, sampled every 0.2 s (so that the processes of
     connections closed before the end are counted up to their last sample)."""
 
-    def __init__(self) -> None:
+    def __init__(self, postmaster: int) -> None:
+        self._postmaster = postmaster
         self._seen: dict[str, tuple[float, float]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -153,7 +157,7 @@ class CpuSampler:
 
     def _sample(self) -> None:
         while not self._stop.is_set():
-            for pid, now in postgres_cpu_seconds().items():
+            for pid, now in postgres_cpu_seconds(self._postmaster).items():
                 first, _ = self._seen.get(pid, (now, now))
                 self._seen[pid] = (first, now)
             self._stop.wait(0.2)
@@ -162,7 +166,7 @@ class CpuSampler:
 def run(store: str, receivers: int, args: argparse.Namespace) -> tuple[float, float, float]:
     """Spans/s stored, and CPU ms per 1,000 spans of the receivers and of the PostgreSQL server."""
     before = os.times()
-    with CpuSampler() as server:
+    with CpuSampler(args.postmaster) as server:
         rate, stored = _run(store, receivers, args)
     after = os.times()
     receivers_cpu = (
@@ -211,15 +215,29 @@ def _run(store: str, receivers: int, args: argparse.Namespace) -> tuple[float, i
 
 def ingest(port: int, base: Path, args: argparse.Namespace) -> None:
     print(f"load before: {os.getloadavg()[0]:.2f}", flush=True)
-    for receivers in (1, 2):
-        sqlite_store = str(base / f"bench-{receivers}.sqlite")
-        pg_store = f"postgresql://bench@127.0.0.1:{port}/postgres"
+    import psycopg
+
+    for receivers in (1, 2, 1, 2):
+        # Each run into an empty store, as SQLite's into a new file: PostgreSQL's cost per span grows as the
+        # store fills (see "a store already holding spans" below), which would favour whichever ran first.
+        database = f"bench_{time.monotonic_ns()}"
+        with psycopg.connect(f"postgresql://bench@127.0.0.1:{port}/postgres", autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {database}")
+        sqlite_store = str(base / f"{database}.sqlite")
+        pg_store = f"postgresql://bench@127.0.0.1:{port}/{database}"
         for name, store in (("sqlite", sqlite_store), ("postgresql", pg_store)):
             rate, receivers_ms, server_ms = run(store, receivers, args)
             server = f", server {server_ms:5.0f}" if name == "postgresql" else ""
             print(
                 f"{name:10} receivers={receivers}  {rate:8.0f} spans/s stored  "
                 f"(CPU ms per 1,000 spans: receivers {receivers_ms:5.0f}{server}; load {os.getloadavg()[0]:.2f})",
+                flush=True,
+            )
+        if receivers == 2:  # the same store again, now holding the spans of the run before
+            rate, receivers_ms, server_ms = run(pg_store, receivers, args)
+            print(
+                f"{'':10} again on that store: {rate:8.0f} spans/s stored  (CPU ms per 1,000 spans: "
+                f"receivers {receivers_ms:5.0f}, server {server_ms:5.0f}; load {os.getloadavg()[0]:.2f})",
                 flush=True,
             )
 
@@ -285,6 +303,7 @@ def main() -> None:
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="spyglass-pg-bench-"))
     port, stop = start_cluster(base)
+    args.postmaster = int((base / "data" / "postmaster.pid").read_text().split()[0])
     try:
         if args.part in ("ingest", "all"):
             ingest(port, base, args)
