@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -219,3 +220,41 @@ def test_a_huge_conversation_of_distinct_words_is_stored_and_searchable(pg_url: 
             assert [t["message"] for t in store.list_traces(search="word1x7919")] == ["huge prompt"]
     finally:
         tracing.shutdown()
+
+
+def test_a_store_from_the_change_counter_version_is_upgraded_and_followed(pg_url: str) -> None:
+    tracing = Tracing(pg_url)
+    try:
+        _scenario(tracing)
+        with psycopg.connect(pg_url, autocommit=True) as conn:  # what the previous version left
+            conn.execute("DELETE FROM spyglass_migrations WHERE name = '0003_change_transaction_ids'")
+            conn.execute("UPDATE spyglass_meta SET value = 4000000000 WHERE key = 'change_seq'")
+            conn.execute("UPDATE traces SET seq = 4000000000")  # counter values, far past any xid here
+        with PostgresSpanStore(pg_url) as store:  # opened for writing: upgraded
+            cursor = store.current_cursor()
+            assert store.changes_since(cursor)["traces"] == []  # the old stamps are not news
+            with tracing.user_span("after the upgrade"):
+                pass
+            tracing.flush()
+            assert [trace["root_name"] for trace in store.changes_since(cursor)["traces"]] == [
+                "after the upgrade"
+            ]
+            assert store.stats()["traces"] == 4
+            assert len(store.changes_since(0)["traces"]) == 4  # the old traces are changes since the start
+    finally:
+        tracing.shutdown()
+
+
+def test_one_slow_read_does_not_hold_up_the_others(pg_url: str) -> None:
+    with PostgresSpanStore(pg_url) as store, psycopg.connect(pg_url) as blocker:
+        blocker.execute("LOCK TABLE traces IN ACCESS EXCLUSIVE MODE")  # the trace list now waits for it
+        slow = threading.Thread(target=store.list_traces, daemon=True)
+        slow.start()
+        slow.join(0.5)
+        assert slow.is_alive()
+        started = time.monotonic()
+        assert store.get_span("0" * 32, "0" * 16) is None  # another request, on a connection of its own
+        assert time.monotonic() - started < 2.0
+        blocker.rollback()
+        slow.join(10)
+        assert not slow.is_alive()

@@ -9,7 +9,8 @@ from store_helpers import Tracing
 from spyglass.viewer.app import create_app
 
 
-def test_the_viewer_shows_a_postgres_store_written_by_two_writers(pg_url: str) -> None:
+def write_from_two_writers(pg_url: str) -> None:
+    """A trace from each of two writers: a call, and a failed call."""
     first, second = Tracing(pg_url), Tracing(pg_url)
     try:
         with first.user_span("from the first writer"):
@@ -21,6 +22,10 @@ def test_the_viewer_shows_a_postgres_store_written_by_two_writers(pg_url: str) -
     finally:
         first.shutdown()
         second.shutdown()
+
+
+def test_the_viewer_shows_a_postgres_store_written_by_two_writers(pg_url: str) -> None:
+    write_from_two_writers(pg_url)
     app = create_app(pg_url, token="t", allowed_hosts=["testserver"], poll_seconds=0.05)
     with TestClient(app) as client:
         listed = client.get("/api/traces").json()

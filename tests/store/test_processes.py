@@ -1,4 +1,5 @@
-"""Several processes writing one store at once, a reader alongside them, and a writer killed mid-way."""
+"""Several processes writing one store at once (on both backends), a reader and a follower of its changes
+alongside them, and a writer killed mid-way."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+from pg_cluster import both_backends  # noqa: F401  # `store_path`: a SQLite file or a PostgreSQL database
+
 import spyglass.store
 from spyglass.store import SpanStore
 
@@ -24,9 +28,9 @@ def _write_spans(path: str, worker: int, count: int) -> None:
     from opentelemetry.sdk.trace import TracerProvider
 
     from spyglass import _attribute_names as names
-    from spyglass.store import SqliteSpanProcessor
+    from spyglass.store._backends import store_processor
 
-    processor = SqliteSpanProcessor(path, batch_size=25, flush_interval=0.01)
+    processor = store_processor(path, batch_size=25, flush_interval=0.01)
     provider = TracerProvider(shutdown_on_exit=False)
     provider.add_span_processor(processor)
     tracer = provider.get_tracer("worker")
@@ -45,7 +49,7 @@ def _write_spans(path: str, worker: int, count: int) -> None:
 
 
 def test_four_processes_write_one_store_while_a_reader_reads(
-    store_path: Path, open_store: Callable[..., SpanStore]
+    store_path: Path | str, open_store: Callable[..., SpanStore]
 ) -> None:
     context = multiprocessing.get_context("spawn")
     workers = [
@@ -57,8 +61,17 @@ def test_four_processes_write_one_store_while_a_reader_reads(
 
     store = None
     seen: list[int] = []
+    cursor = 0  # a follower from the very start: it must see every trace's last state
+    followed: dict[str, int] = {}
+
+    def follow() -> None:
+        nonlocal cursor
+        changes = store.changes_since(cursor, limit=50)
+        followed.update((trace["trace_id"], trace["span_count"]) for trace in changes["traces"])
+        cursor = changes["cursor"]
+
     while any(worker.is_alive() for worker in workers):
-        if store is None and store_path.exists():
+        if store is None and (isinstance(store_path, str) or store_path.exists()):
             try:
                 store = open_store()
             except Exception:  # the first writer may still be creating the schema
@@ -67,13 +80,19 @@ def test_four_processes_write_one_store_while_a_reader_reads(
         if store is not None:
             seen.append(store.stats()["spans"])
             store.list_traces(limit=20, search="job")
-            store.changes_since(0, limit=50)
+            follow()
         time.sleep(0.01)
     for worker in workers:
         worker.join()
         assert worker.exitcode == 0
 
     store = store or open_store()
+    for _ in range(1000):  # what was committed after the follower's last look
+        before = cursor
+        follow()
+        if cursor == before:
+            break
+    assert followed == {trace["trace_id"]: 3 for trace in store.list_traces(limit=10_000)}
     assert store.stats()["spans"] == 4 * SPANS_PER_PROCESS
     assert store.stats()["traces"] == 4 * SPANS_PER_PROCESS // 3
     assert len(seen) > 1 and seen == sorted(seen)  # the reader saw the store grow, never shrink
@@ -107,9 +126,14 @@ _KILLED_WRITER = textwrap.dedent(
 )
 
 
-def test_a_writer_killed_mid_write_leaves_every_committed_span(
-    store_path: Path, open_store: Callable[..., SpanStore]
-) -> None:
+@pytest.fixture
+def sqlite_path(tmp_path: Path) -> Path:
+    return tmp_path / "traces.sqlite"
+
+
+def test_a_writer_killed_mid_write_leaves_every_committed_span(sqlite_path: Path) -> None:
+    """On a file (tests/postgres has a receiver SIGKILLed mid-batch)."""
+    store_path = sqlite_path
     src = str(Path(spyglass.store.__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))}
     child = subprocess.Popen(
@@ -128,16 +152,16 @@ def test_a_writer_killed_mid_write_leaves_every_committed_span(
         child.stdout.close()
     assert child.returncode == -signal.SIGKILL
 
-    store = open_store()
-    indexes = {
-        span["attributes"]["index"]
-        for trace in store.list_traces(limit=100_000)
-        for span in store.get_trace(trace["trace_id"])
-        if "index" in span["attributes"]
-    }
-    assert set(range(committed)) <= indexes
-    in_flight = store.list_traces(status="pending", limit=100_000)
-    assert all(trace["root_name"].startswith("in flight") for trace in in_flight)
+    with SpanStore(store_path) as store:
+        indexes = {
+            span["attributes"]["index"]
+            for trace in store.list_traces(limit=100_000)
+            for span in store.get_trace(trace["trace_id"])
+            if "index" in span["attributes"]
+        }
+        assert set(range(committed)) <= indexes
+        in_flight = store.list_traces(status="pending", limit=100_000)
+        assert all(trace["root_name"].startswith("in flight") for trace in in_flight)
     conn = sqlite3.connect(store_path)
     try:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]

@@ -1,4 +1,8 @@
-"""SqliteSpanProcessor: pending rows, what a stored span holds, and never raising into the caller."""
+"""The store writer: pending rows, what a stored span holds, and never raising into the caller.
+
+Every test that takes `store_path` runs on both backends (SqliteSpanProcessor and PostgresSpanProcessor);
+those about a file (locks, folders, permissions) take `sqlite_path`.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +16,16 @@ import pytest
 from dirty_equals import IsInt, IsStr
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+from pg_cluster import both_backends  # noqa: F401  # `store_path`: a SQLite file or a PostgreSQL database
 from store_helpers import Tracing, llm_attributes
 
 from spyglass import _attribute_names as names
 from spyglass.store import SpanStore, SqliteSpanProcessor
+
+
+@pytest.fixture
+def sqlite_path(tmp_path: Path) -> Path:
+    return tmp_path / "traces.sqlite"
 
 
 def test_a_started_span_is_visible_as_pending_and_replaced_when_it_ends(tracing: Tracing, open_store) -> None:
@@ -269,8 +279,9 @@ def test_a_read_only_directory_logs_and_never_raises(
 
 
 def test_a_locked_file_keeps_spans_logs_once_and_writes_them_when_free(
-    store_path: Path, open_store, caplog: pytest.LogCaptureFixture
+    sqlite_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    store_path = sqlite_path
     tracing = Tracing(store_path, busy_timeout=0.1)
     try:
         tracing.llm_span("before the lock")
@@ -291,7 +302,8 @@ def test_a_locked_file_keeps_spans_logs_once_and_writes_them_when_free(
     finally:
         tracing.shutdown()
     assert [record.getMessage() for record in caplog.records] == [IsStr(regex=".*database is locked.*")]
-    prompts = [trace["first_prompt"] for trace in open_store().list_traces()]
+    with SpanStore(store_path) as store:
+        prompts = [trace["first_prompt"] for trace in store.list_traces()]
     assert prompts == ["after the lock", "while locked", "while locked", "before the lock"]
 
 
@@ -310,7 +322,8 @@ def test_writing_a_large_batch_keeps_traces_whole(tracing: Tracing, open_store) 
     assert json.loads(json.dumps(store.stats())) == {"traces": 30, "spans": 1230, "bytes": IsInt(gt=0)}
 
 
-def test_invalid_options_fail_at_construction(store_path: Path) -> None:
+def test_invalid_options_fail_at_construction(sqlite_path: Path) -> None:
+    store_path = sqlite_path
     with pytest.raises(ValueError, match="batch_size"):
         SqliteSpanProcessor(store_path, batch_size=0)
     with pytest.raises(ValueError, match="max_age"):

@@ -1,5 +1,6 @@
-"""SqliteSpanProcessor under attack: hostile values, a span SQLite refuses, another process holding the lock,
-a file that cannot grow, a memory bound in bytes, exit and force_flush bounded, pending rows from a copy."""
+"""The store writer under attack: hostile values (on both backends), a span SQLite refuses, another process
+holding the lock, a file that cannot grow, a memory bound in bytes, exit and force_flush bounded, pending rows
+from a copy."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -25,7 +27,7 @@ from store_helpers import Tracing, llm_attributes
 
 from spyglass import _attribute_names as names
 from spyglass._encoding import valid_utf8
-from spyglass.store import SpanStore, SqliteSpanProcessor
+from spyglass.store import SpanStore, SqliteSpanProcessor, _backends
 
 _HOSTILE_TEXT = st.one_of(
     st.sampled_from(["\ud800", "a\udfffb", "\x00", "nul\x00inside", "\ufeff\u202e", "x" * 3_000_000]),
@@ -59,12 +61,21 @@ def _span(index: int, name: str, attributes: dict[Any, Any], **more: Any) -> Rea
     )
 
 
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    path = tmp_path_factory.mktemp("hostile") / "traces.sqlite"
-    processor = SqliteSpanProcessor(path)
-    yield processor, SpanStore(path, readonly=True)
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def shared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One writer and a reader for all examples: a SQLite file, or a PostgreSQL database of its own."""
+    if request.param == "sqlite":
+        location: Path | str = tmp_path_factory.mktemp("hostile") / "traces.sqlite"
+    else:
+        cluster = request.getfixturevalue("cluster")
+        with psycopg.connect(cluster.url(), autocommit=True) as conn:
+            conn.execute("CREATE DATABASE hostile")
+        location = cluster.url("hostile")
+    processor = _backends.store_processor(location)
+    store = _backends.open_store(location, readonly=True)
+    yield processor, store
     processor.shutdown()
+    store.close()
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -74,6 +85,12 @@ def test_one_hostile_span_costs_no_other_span(
 ) -> None:
     processor, store = shared
     base = processor.written_spans
+
+    def stored(text: str) -> str:
+        # What a text column keeps: PostgreSQL's cannot hold NUL, which it stores as U+FFFD.
+        kept = valid_utf8(text)
+        return kept if isinstance(store, SpanStore) else kept.replace("\x00", "\ufffd")
+
     offset = base * 10  # fresh ids for every example
     attributes = {
         **llm_attributes("hello"),
@@ -96,8 +113,8 @@ def test_one_hostile_span_costs_no_other_span(
     assert processor.written_spans - base == 21
     assert processor.dropped_spans == 0
     (bad,) = store.get_trace(format(0xABC0 + offset + 99, "032x"))
-    assert bad["name"] == valid_utf8(name[: 1024 * 1024]) or bad["name"].startswith(valid_utf8(name[:1000]))
-    assert bad["model"] is None or bad["model"].startswith(valid_utf8(model[:1000]))
+    assert bad["name"] == stored(name[: 1024 * 1024]) or bad["name"].startswith(stored(name[:1000]))
+    assert bad["model"] is None or bad["model"].startswith(stored(model[:1000]))
     assert bad["cost_usd"] is None and bad["input_tokens"] is None
     assert bad["attributes"]["content"] is not None or content is None
 

@@ -332,6 +332,12 @@ class SpanStore(ThreadReader):
         with self._reading() as conn:
             return int(conn.execute("SELECT value FROM meta WHERE key = 'change_seq'").fetchone()[0])
 
+    def wait_for_change(self, timeout: float) -> bool:
+        """Wait `timeout` seconds before the next `changes_since()`: a file tells nobody when it is written,
+        so followers poll it (False: no wake-up; the PostgreSQL store wakes on its writers' commits)."""
+        time.sleep(timeout)
+        return False
+
     def changes_since(self, cursor: int, *, limit: int = 500) -> Changes:
         """Traces written or deleted after `cursor` (from `current_cursor()` or a previous call)."""
         with self._reading() as conn:

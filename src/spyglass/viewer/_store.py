@@ -11,10 +11,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.to_thread
+
 from spyglass._arguments import is_postgres_url
 from spyglass.store import StoreError
 from spyglass.store._backends import mask_url, open_store
 
+_WAITING_STREAMS = 100  # live pages waiting at once on threads; more wait their turn (they poll later)
 _BUSY_TIMEOUT = 2.0  # seconds a delete waits for a writer's lock; the page should not hang longer
 
 
@@ -28,6 +32,7 @@ class StoreHandle:
         )
         self._store: Any = None  # a SpanStore or a PostgresSpanStore (the same methods)
         self._lock = threading.Lock()
+        self._waiting: anyio.CapacityLimiter | None = None
 
     def get(self) -> Any:
         """The open store. Raises `StoreError` when the file is missing or unusable (tried again next time)."""
@@ -43,6 +48,25 @@ class StoreHandle:
             store, self._store = self._store, None
         if store is not None:
             store.close()
+
+    async def wait_for_change(self, seconds: float) -> None:
+        """Wait until a writer commits (the store's `wait_for_change()`), `seconds` at most."""
+        try:
+            store = self.get()
+        except StoreError:
+            await anyio.sleep(seconds)  # the stream's next read reports it
+            return
+        # On a thread of its own pool, so that open live pages never take the threads requests run on; a
+        # page closed meanwhile leaves it to time out.
+        await anyio.to_thread.run_sync(
+            store.wait_for_change, seconds, abandon_on_cancel=True, limiter=self._waiters()
+        )
+
+    def _waiters(self) -> anyio.CapacityLimiter:
+        # Made in the app's event loop, on first use.
+        if self._waiting is None:
+            self._waiting = anyio.CapacityLimiter(_WAITING_STREAMS)
+        return self._waiting
 
     def check(self) -> StoreError | None:
         try:

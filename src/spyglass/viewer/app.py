@@ -273,8 +273,9 @@ async def _event_stream(
         elif idle >= _KEEPALIVE_SECONDS:
             yield ": keepalive\n\n"
             idle = 0.0
-        await anyio.sleep(poll_seconds)
-        idle += poll_seconds
+        waited_since = anyio.current_time()
+        await handle.wait_for_change(poll_seconds)  # a PostgreSQL store wakes it when a writer commits
+        idle += anyio.current_time() - waited_since
 
 
 def _changes_for(handle: StoreHandle, where: TraceFilter, cursor: int) -> dict[str, Any] | None:

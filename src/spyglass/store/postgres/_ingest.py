@@ -1,9 +1,11 @@
 """Writing a batch of span rows to PostgreSQL in one transaction: spans, their search vectors, the traces.
 
-Many writers share one database. Rows are upserted in (trace_id, span_id) order, so two writers touching the
-same spans lock them in the same order (no deadlock); then the change counter row is taken, which orders the
-writers' commits, and the touched traces are summarized from all their committed spans (READ COMMITTED: each
-statement sees every commit before it, the other writers' included).
+Many writers share one database and commit in parallel (see `_changes`). Resources, then spans, then the
+traces' locks are taken each in one global order (resource, (trace_id, span_id), trace key), so two writers
+touching the same rows cannot deadlock. Under its traces' locks a writer summarizes them from all their
+committed spans (READ COMMITTED: each statement sees every commit before it, the other writers' included).
+A batch touching a response chain also takes the chain lock, before its traces' locks, so that the threads
+it works out see every chain committed before it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from psycopg.rows import tuple_row
 
 from spyglass.store._rows import SPAN_COLUMNS, SpanRow
 from spyglass.store._threads import SUMMARY_THREAD_COLUMNS, ThreadSql, resolve_all, resolve_threads
+from spyglass.store.postgres._changes import change_number, lock_chains, lock_traces, notify
 
 _COLUMNS = (*SPAN_COLUMNS, "resource_id", "row_bytes")
 _UPDATABLE = [column for column in _COLUMNS if column not in ("trace_id", "span_id")]
@@ -25,11 +28,25 @@ _ROWS_PER_STATEMENT = 500
 # A tsvector holds 1 MiB at most (an error past it, which would drop the span): the search covers the start
 # of a huge conversation only.
 _MAX_SEARCH_CHARS = 200_000
-_ROW_PLACEHOLDERS = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ", to_tsvector('simple', %s))"
-# As in SQLite: a pending row never replaces an ended one, and a span sent again only replaces its copy when
-# it carries more events (log records joined to it by the receiver).
+_INDEXED_TEXT = frozenset({"model", "thread_key", "response_id", "previous_response_id"})
+_MAX_INDEXED_BYTES = 2000  # of UTF-8, under the 2,704 a B-tree entry may take with the other columns
+_NUMERIC_TYPES = {
+    **dict.fromkeys(("start_ns", "end_ns", "duration_ns", "input_tokens", "output_tokens"), "bigint"),
+    **dict.fromkeys(("resource_id", "row_bytes"), "bigint"),
+    "cost_usd": "double precision",
+    "is_pending": "integer",
+}
+# Many rows in one short statement: one array parameter per column (binary: no escaping), zipped back into
+# rows by unnest(). (A VALUES list of 500 rows has 16,000 placeholders, which the client parses anew every
+# time: it took half of the writer's CPU.) The rows come in (trace_id, span_id) order, the order their locks
+# are taken in. As in SQLite: a pending row never replaces an ended one, and a span sent again only replaces
+# its copy when it carries more events (log records joined to it by the receiver).
 _UPSERT_SPANS = f"""
-    INSERT INTO spans ({", ".join(_COLUMNS)}, search) VALUES {{rows}}
+    INSERT INTO spans ({", ".join(_COLUMNS)}, search)
+    SELECT {", ".join(f"u.{column}" for column in _COLUMNS)}, to_tsvector('simple', u.search_text)
+    FROM unnest({", ".join(f"%b::{_NUMERIC_TYPES.get(column, 'text')}[]" for column in _COLUMNS)}, %b::text[])
+        WITH ORDINALITY AS u ({", ".join(_COLUMNS)}, search_text, position)
+    ORDER BY u.position
     ON CONFLICT (trace_id, span_id) DO UPDATE SET
         {", ".join(f"{column} = excluded.{column}" for column in _UPDATABLE)},
         search = coalesce(excluded.search, spans.search)
@@ -89,17 +106,6 @@ _SUMMARIZE_TRACES = f"""
 """
 
 
-def next_seq(conn: psycopg.Connection[Any]) -> int:
-    """Take the next change number; the row stays locked until commit, so numbers follow commit order."""
-    row = (
-        conn.cursor(row_factory=tuple_row)
-        .execute("UPDATE spyglass_meta SET value = value + 1 WHERE key = 'change_seq' RETURNING value")
-        .fetchone()
-    )
-    assert row is not None  # made by the first migration
-    return int(row[0])
-
-
 def write_batch(conn: psycopg.Connection[Any], rows: Sequence[SpanRow], resources: dict[str, int]) -> None:
     """Write `rows` (pending or final) and refresh the summaries of their traces, in one transaction."""
     if not rows:
@@ -110,29 +116,38 @@ def write_batch(conn: psycopg.Connection[Any], rows: Sequence[SpanRow], resource
         if kept is None or not _replaces(kept, row):
             latest[row.key] = row
     new_resources: dict[str, int] = {}
+    trace_ids = sorted({key[0] for key in latest})
     with conn.transaction():
+        seq = change_number(conn)
+        for resource in sorted({row.resource for row in latest.values()} - resources.keys()):
+            new_resources[resource] = _resource_id(conn, resource)
         models = {key: row.values["model"] for key, row in latest.items()}
         params: list[tuple[object, ...]] = []
         for key in sorted(latest):
             row = latest[key]
-            resource_id = resources.get(row.resource) or new_resources.get(row.resource)
-            if resource_id is None:
-                resource_id = new_resources[row.resource] = _resource_id(conn, row.resource)
+            resource_id = resources.get(row.resource) or new_resources[row.resource]
             if row.linked_span is not None:
                 _inherit_model(conn, row, row.linked_span, models)
-            values = [_text(row.values[column]) for column in SPAN_COLUMNS]
+            values = [_indexed(column, _text(row.values[column])) for column in SPAN_COLUMNS]
             params.append(
                 (*values, resource_id, row.size, _text(row.search_text[:_MAX_SEARCH_CHARS]) or None)
             )
         for start in range(0, len(params), _ROWS_PER_STATEMENT):
             chunk = params[start : start + _ROWS_PER_STATEMENT]
-            sql = _UPSERT_SPANS.format(rows=", ".join([_ROW_PLACEHOLDERS] * len(chunk)))
-            conn.execute(sql.encode(), [value for row_params in chunk for value in row_params])
-        seq = next_seq(conn)
-        trace_ids = sorted({key[0] for key in latest})
+            conn.execute(_UPSERT_SPANS.encode(), [list(column) for column in zip(*chunk, strict=True)])
+        chains_locked = any(_in_chain(row) for row in latest.values()) or _any_chained(conn, trace_ids)
+        if chains_locked:
+            lock_chains(conn)
+        lock_traces(conn, trace_ids)
         conn.execute(_SUMMARIZE_TRACES.encode(), {"seq": seq, "ids": trace_ids})
-        # After next_seq: every writer before this one has committed, so all agree on the threads.
-        resolve_threads(thread_sql(conn), trace_ids, seq)
+        if not chains_locked and _any_chained(conn, trace_ids):
+            # Another writer made one of these traces part of a chain since we looked: taking the lock this
+            # late can deadlock with a resolver holding it, which the server detects and the writer retries.
+            lock_chains(conn)
+            chains_locked = True
+        if chains_locked:
+            resolve_threads(thread_sql(conn), trace_ids, seq)
+        notify(conn)
     resources.update(new_resources)
 
 
@@ -151,7 +166,21 @@ def thread_sql(conn: psycopg.Connection[Any]) -> ThreadSql:
 def resolve_all_threads(conn: psycopg.Connection[Any]) -> None:
     """Every trace's thread, under a new change number (a store migrated to threads; inside its transaction)."""
     if conn.execute("SELECT 1 FROM traces LIMIT 1").fetchone() is not None:
-        resolve_all(thread_sql(conn), next_seq(conn))
+        resolve_all(thread_sql(conn), change_number(conn))
+
+
+_CHAINED = """SELECT EXISTS (SELECT 1 FROM spans WHERE trace_id = ANY(%s)
+    AND (response_id IS NOT NULL OR previous_response_id IS NOT NULL))"""
+
+
+def _in_chain(row: SpanRow) -> bool:
+    return row.values["response_id"] is not None or row.values["previous_response_id"] is not None
+
+
+def _any_chained(conn: psycopg.Connection[Any], trace_ids: list[str]) -> bool:
+    """Whether a committed span of one of these traces is part of a response chain."""
+    found = conn.cursor(row_factory=tuple_row).execute(_CHAINED, (trace_ids,)).fetchone()
+    return bool(found and found[0])
 
 
 def _replaces(kept: SpanRow, new: SpanRow) -> bool:
@@ -188,6 +217,14 @@ def _inherit_model(
         model = found[0] if found is not None else None
     if model is not None:
         row.values["model"] = model
+
+
+def _indexed(column: str, value: Any) -> Any:
+    # A B-tree entry holds about 2.7 kB at most: a longer value in an indexed column would fail the whole
+    # batch, so it is cut (a model name or a key that long is garbage anyway).
+    if column in _INDEXED_TEXT and isinstance(value, str) and len(value) > _MAX_INDEXED_BYTES // 4:
+        return value.encode()[:_MAX_INDEXED_BYTES].decode(errors="ignore")  # whole characters only
+    return value
 
 
 def _text(value: object) -> Any:

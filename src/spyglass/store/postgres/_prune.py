@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import tuple_row
 
-from spyglass.store.postgres._ingest import next_seq
+from spyglass.store.postgres._changes import change_number, lock_traces, notify
 
 _CHUNK = 500
 _KEEP_DELETIONS = 10_000
@@ -35,13 +35,14 @@ def delete_traces(conn: Connection, trace_ids: Sequence[str]) -> int:
 def clear(conn: Connection) -> None:
     """Delete every trace; recorded as one deletion with no trace id."""
     with conn.transaction():
-        seq = next_seq(conn)
+        seq = change_number(conn)
         conn.execute("DELETE FROM spans")
         conn.execute("DELETE FROM traces")
         conn.execute("DELETE FROM deletions")
         conn.execute("DELETE FROM losses")
         conn.execute("DELETE FROM waiting_events")
         conn.execute("INSERT INTO deletions (seq, trace_id) VALUES (%s, NULL)", (seq,))
+        notify(conn)
 
 
 def used_bytes(conn: Connection) -> int:
@@ -98,13 +99,20 @@ def _oldest_traces_holding(conn: Connection, data_bytes: int) -> list[str]:
 
 def _delete_chunk(conn: Connection, trace_ids: list[str]) -> int:
     with conn.transaction():
-        seq = next_seq(conn)  # taken first: a writer summarizing these traces waits, then sees them gone
+        seq = change_number(conn)
+        # Spans first, then the traces' locks, as writers take them (no deadlock); then the spans writers
+        # committed meanwhile. A writer waiting for a lock then summarizes its own new spans only: a trace
+        # that gets spans while it is deleted comes back with those.
+        conn.execute("DELETE FROM spans WHERE trace_id = ANY(%s)", (trace_ids,))
+        lock_traces(conn, trace_ids)
         conn.execute("DELETE FROM spans WHERE trace_id = ANY(%s)", (trace_ids,))
         conn.execute(
             "INSERT INTO deletions (seq, trace_id) SELECT %s, trace_id FROM traces WHERE trace_id = ANY(%s)",
             (seq, trace_ids),
         )
-        return conn.execute("DELETE FROM traces WHERE trace_id = ANY(%s)", (trace_ids,)).rowcount
+        deleted = conn.execute("DELETE FROM traces WHERE trace_id = ANY(%s)", (trace_ids,)).rowcount
+        notify(conn)
+        return deleted
 
 
 def _tuples(conn: Connection) -> psycopg.Cursor[tuple[Any, ...]]:

@@ -134,9 +134,18 @@ _THREADS = Migration(
     _resolve_all_threads,
 )
 
+# Changes are stamped with their transaction's id instead of a counter every writer had to lock (_changes.py).
+# The old stamps would read as ids from the past or the future: nothing is new after the upgrade. The counter
+# row stays for a writer of the previous version still running, whose changes live viewers then miss until
+# it is restarted (it refuses to open the upgraded store).
+_CHANGE_IDS = Migration(
+    "0003_change_transaction_ids",
+    ("UPDATE traces SET seq = 0 WHERE seq <> 0", "UPDATE deletions SET seq = 0 WHERE seq <> 0"),
+)
+
 # As in SQLite (store/_schema.py): each writer's drop counts, and log records waiting for their span.
 _LOSSES_AND_WAITING_EVENTS = Migration(
-    "0003_losses_waiting_events",
+    "0004_losses_waiting_events",
     (
         """CREATE TABLE losses (
             writer_id TEXT NOT NULL,
@@ -163,7 +172,7 @@ _LOSSES_AND_WAITING_EVENTS = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_INITIAL, _THREADS, _LOSSES_AND_WAITING_EVENTS)
+MIGRATIONS: tuple[Migration, ...] = (_INITIAL, _THREADS, _CHANGE_IDS, _LOSSES_AND_WAITING_EVENTS)
 
 
 def connect(url: str, *, migrate: bool, timeout: int = 10) -> psycopg.Connection[tuple[object, ...]]:

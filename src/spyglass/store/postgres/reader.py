@@ -1,8 +1,9 @@
 """`PostgresSpanStore`: `SpanStore`'s queries on a PostgreSQL store, for the viewer and the CLI.
 
 Same methods, same results (plain dicts typed in `spyglass.store.reader`). Search uses the spans' `tsvector`
-(GIN index): every word must appear in one span, the last one as a prefix. Live updates follow the change
-counter every writer takes (`current_cursor()`/`changes_since()`), so a viewer sees any writer's spans.
+(GIN index): every word must appear in one span, the last one as a prefix. Live updates follow the
+writers' transaction ids up to a safe watermark (`current_cursor()`/`changes_since()`, see `_changes`), so a
+viewer sees any writer's spans, whatever order they commit in.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +20,7 @@ from typing import Any, cast
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
 
 from spyglass.store._backends import mask_url
 from spyglass.store._errors import StoreError
@@ -34,6 +35,8 @@ from spyglass.store._thread_queries import (
 from spyglass.store._trace_filters import TraceStatus, trace_filters, where_clause
 from spyglass.store._waiting_events import SpanIds
 from spyglass.store.postgres import _prune, _schema
+from spyglass.store.postgres._changes import watermark
+from spyglass.store.postgres._listen import ChangeListener
 from spyglass.store.postgres._waiting_events import waiting_for
 from spyglass.store.reader import (
     Changes,
@@ -56,6 +59,8 @@ span_count, pending_count, error_count, models, input_tokens, output_tokens, tot
 first_prompt, seq, thread_id, thread_source FROM traces"
 )
 
+_POOL_SIZE = 8  # connections at most: viewer requests read at once, up to this many
+_POOL_TIMEOUT = 10.0  # seconds a request waits for a free connection before it fails
 _MODEL_CONDITION = "models::jsonb ? %s"
 _SEARCH_TRACES = "trace_id IN (SELECT trace_id FROM spans WHERE search @@ to_tsquery('simple', %s))"
 _MODELS_OF_THREAD = """SELECT array_agg(DISTINCT j.model) FROM traces AS m,
@@ -77,11 +82,21 @@ class PostgresSpanStore(ThreadReader):
         self._url = url
         self._readonly = readonly
         try:
-            self._conn = _schema.connect(url, migrate=not readonly)
+            _schema.connect(url, migrate=not readonly).close()  # checked (and migrated) once
         except psycopg.Error as exc:
             raise StoreError(f"Cannot open the spyglass store {mask_url(url)}: {mask_url(str(exc))}") from exc
-        self._conn.row_factory = dict_row  # type: ignore[assignment]  # rows as dicts from here on
-        self._lock = threading.Lock()
+        # The viewer serves requests on several threads: each takes a connection of its own.
+        self._pool: ConnectionPool[psycopg.Connection[dict[str, Any]]] = ConnectionPool(
+            url,
+            connection_class=psycopg.Connection[dict[str, Any]],
+            kwargs={"autocommit": True, "row_factory": dict_row},
+            min_size=1,
+            max_size=_POOL_SIZE,
+            timeout=_POOL_TIMEOUT,
+            name="spyglass-reader",
+            open=True,
+        )
+        self._listener = ChangeListener(url)
 
     @property
     def path(self) -> str:
@@ -89,8 +104,8 @@ class PostgresSpanStore(ThreadReader):
         return mask_url(self._url)
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self._listener.close()
+        self._pool.close()
 
     def __enter__(self) -> PostgresSpanStore:
         return self
@@ -213,7 +228,12 @@ class PostgresSpanStore(ThreadReader):
     def current_cursor(self) -> int:
         """The change number of the latest write: start following `changes_since()` from here."""
         with self._reading() as conn:
-            return _cursor(conn)
+            return watermark(conn)
+
+    def wait_for_change(self, timeout: float) -> bool:
+        """Wait at most `timeout` seconds for any writer to commit (its `NOTIFY`); whether one did. Then
+        `changes_since()` has something new, unless a long transaction holds it back (see `_changes`)."""
+        return self._listener.wait(timeout)
 
     def changes_since(self, cursor: int, *, limit: int = 500) -> Changes:
         """Traces written or deleted after `cursor`, by any writer (from `current_cursor()` or a previous
@@ -270,23 +290,21 @@ class PostgresSpanStore(ThreadReader):
 
     @contextmanager
     def _reading(self) -> Iterator[psycopg.Connection[Any]]:
-        with self._lock:
-            try:
-                yield self._conn
-            except psycopg.Error as exc:
-                raise StoreError(f"Cannot read the spyglass store {self.path}: {mask_url(str(exc))}") from exc
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except psycopg.Error as exc:  # a pool timeout too
+            raise StoreError(f"Cannot read the spyglass store {self.path}: {mask_url(str(exc))}") from exc
 
     @contextmanager
     def _writing(self) -> Iterator[psycopg.Connection[Any]]:
         if self._readonly:
             raise StoreError(f"The spyglass store {self.path} was opened read-only")
-        with self._lock:
-            try:
-                yield self._conn
-            except psycopg.Error as exc:
-                raise StoreError(
-                    f"Cannot write to the spyglass store {self.path}: {mask_url(str(exc))}"
-                ) from exc
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except psycopg.Error as exc:
+            raise StoreError(f"Cannot write to the spyglass store {self.path}: {mask_url(str(exc))}") from exc
 
 
 def _tsquery(text: str) -> str | None:
@@ -322,31 +340,27 @@ def _nearest_rank(sorted_values: list[int], fraction: float) -> int | None:
     return int(sorted_values[max(math.ceil(fraction * len(sorted_values)) - 1, 0)])
 
 
-def _cursor(conn: psycopg.Connection[Any]) -> int:
-    row = conn.execute("SELECT value FROM spyglass_meta WHERE key = 'change_seq'").fetchone()
-    assert row is not None
-    return int(row["value"])
-
-
 def _changes(conn: psycopg.Connection[Any], cursor: int, limit: int) -> Changes:
+    # Changes stamped in [cursor, watermark): all of them committed or rolled back (see _changes).
+    below = watermark(conn)
     rows = conn.execute(
-        f"{_TRACE_SELECT} WHERE seq > %s ORDER BY seq LIMIT %s".encode(), (cursor, limit)
+        f"{_TRACE_SELECT} WHERE seq >= %s AND seq < %s ORDER BY seq LIMIT %s".encode(), (cursor, below, limit)
     ).fetchall()
     more = len(rows) == limit
     if more:
-        upper = int(rows[-1]["seq"])  # finish that change's traces so the next call can start after it
+        below = int(rows[-1]["seq"]) + 1  # finish that change's traces so the next call can start after it
         rows = conn.execute(
-            f"{_TRACE_SELECT} WHERE seq > %s AND seq <= %s ORDER BY seq".encode(), (cursor, upper)
+            f"{_TRACE_SELECT} WHERE seq >= %s AND seq < %s ORDER BY seq".encode(), (cursor, below)
         ).fetchall()
-    else:
-        upper = _cursor(conn)
     traces = [_trace_summary(row) for row in rows]
     present = {trace["trace_id"] for trace in traces}
     deletions = conn.execute(
-        "SELECT trace_id FROM deletions WHERE seq > %s AND seq <= %s ORDER BY seq", (cursor, upper)
+        "SELECT trace_id FROM deletions WHERE seq >= %s AND seq < %s ORDER BY seq", (cursor, below)
     ).fetchall()
     return {
-        "cursor": upper,
+        # Nothing new keeps the cursor where it was: the watermark also moves for others' transactions, and
+        # an unchanged cursor is how a follower knows there is nothing to send.
+        "cursor": below if rows or deletions else cursor,
         "traces": traces,
         "deleted": [row["trace_id"] for row in deletions if row["trace_id"] not in (None, *present)],
         "cleared": any(row["trace_id"] is None for row in deletions),

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import psycopg
+import psycopg.errors
 
 from spyglass.store._backends import mask_url
 from spyglass.store._losses import LossCounts, LossSource
@@ -56,7 +57,11 @@ class PostgresSpanProcessor(SqliteSpanProcessor):
         _ingest.write_batch(conn, rows, self._pg_resources)
 
     def _is_transient(self, exc: BaseException) -> bool:
-        # Connection lost, server restarting, deadlock or serialization failure: worth another try.
+        # Connection lost, server restarting, deadlock or serialization failure: worth another try. A limit
+        # of the server's (class 54: a value too big for an index) fails the same way every time: the span
+        # causing it is dropped alone.
+        if isinstance(exc, psycopg.errors.ProgramLimitExceeded):
+            return False
         if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
             if self._conn is not None and self._conn.closed:
                 self._conn = None  # reconnect at the next attempt
