@@ -60,23 +60,32 @@ uvicorn.run(receiver_app(sys.argv[1]), host="127.0.0.1", port=int(sys.argv[2]), 
 """
 
 
-def start_receiver_process(location: Path | str) -> tuple[subprocess.Popen[bytes], int]:
-    """A receiver in a process of its own (to be SIGKILLed), listening on a free port, writing to `location`."""
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    process = subprocess.Popen([sys.executable, "-c", _RECEIVER_PROCESS, str(location), str(port)])
+        return int(sock.getsockname()[1])
+
+
+def wait_until_listening(port: int, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError("the receiver exited")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return process, port
+            return
         except OSError:
             time.sleep(0.05)
     process.kill()
     raise AssertionError("the receiver never listened")
+
+
+def start_receiver_process(location: Path | str) -> tuple[subprocess.Popen[bytes], int]:
+    """A receiver in a process of its own (to be SIGKILLed), listening on a free port, writing to `location`."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-c", _RECEIVER_PROCESS, str(location), str(port)])
+    wait_until_listening(port, process)
+    return process, port
 
 
 def genai_span_request(trace_id: str, span_id: str) -> dict[str, Any]:

@@ -13,8 +13,10 @@ import threading
 import time
 
 import psycopg
+from otlp_helpers import free_port as _free_port
 from otlp_helpers import post_json
-from test_receiver_durability import _free_port, _sender, _wait_until_listening
+from otlp_helpers import wait_until_listening as _wait_until_listening
+from test_receiver_durability import _sender
 
 from spyglass.store.postgres import PostgresSpanStore
 
