@@ -123,7 +123,10 @@ async function load() {
   defaultSpan = data.default_span?.span_id ?? null;
   if (data.default_span && !records.has(defaultSpan)) records.set(defaultSpan, Promise.resolve(data.default_span));
   spanCount.textContent = String(spans.length);
-  await render(null, { redraw: true });
+  const opening = !waterfall.dataset.rows;
+  const drawn = render(null, { redraw: true });
+  if (opening) revealSpan(waterfall, state().span ?? defaultSpan); // a link to a span far down shows its row
+  await drawn;
   loadThreadCalls();
   return data.cursor;
 }
