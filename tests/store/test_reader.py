@@ -271,3 +271,31 @@ def test_get_waterfall_json_is_the_waterfall_fields_of_get_trace_as_a_browser_re
     assert odd_span["attributes"] == {}  # an array is no conversation, and job.id is the full span's
     assert str(2**60) not in json.dumps(sent) and str(2**60 + 1) not in json.dumps(sent)
     assert store.get_waterfall_json("0" * 32) == "[]"
+
+
+def test_get_default_span_is_the_first_failed_call_else_the_first_call_else_the_first_span(
+    tracing: Tracing, open_store: Callable[..., SpanStore]
+) -> None:
+    with tracing.user_span("Two calls, the second failed") as failing:
+        tracing.llm_span("Paris?")
+        tracing.llm_span("Rome?", error=True)
+    with tracing.user_span("Two calls") as calling:
+        with tracing.user_span("a step"):
+            pass
+        tracing.llm_span("Paris?")
+        tracing.llm_span("Rome?")
+    with tracing.user_span("No call") as plain, tracing.user_span("a step"):
+        pass
+    tracing.flush()
+    store = open_store()
+
+    def default(root: object) -> tuple[str, str | None, str]:
+        trace_id = format(root.get_span_context().trace_id, "032x")  # type: ignore[attr-defined]
+        span = store.get_default_span(trace_id)
+        assert span is not None and span in store.get_trace(trace_id)  # the whole record
+        return span["name"], span["prompt_preview"], span["status_code"]
+
+    assert default(failing) == ("chat gpt-4o", "Rome?", "ERROR")
+    assert default(calling) == ("chat gpt-4o", "Paris?", "UNSET")
+    assert default(plain)[0] == "No call"
+    assert store.get_default_span("0" * 32) is None
