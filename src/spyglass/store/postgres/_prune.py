@@ -15,7 +15,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import tuple_row
 
-from spyglass.store.postgres._ingest import next_seq
+from spyglass.store._threads import chain_neighbours, resolve_threads
+from spyglass.store.postgres._ingest import next_seq, thread_sql
 
 _CHUNK = 500
 _KEEP_DELETIONS = 10_000
@@ -96,12 +97,17 @@ def _oldest_traces_holding(conn: Connection, data_bytes: int) -> list[str]:
 def _delete_chunk(conn: Connection, trace_ids: list[str]) -> int:
     with conn.transaction():
         seq = next_seq(conn)  # taken first: a writer summarizing these traces waits, then sees them gone
+        threads = thread_sql(conn)
+        neighbours = chain_neighbours(threads, trace_ids)  # a chain cut in the middle is two threads
         conn.execute("DELETE FROM spans WHERE trace_id = ANY(%s)", (trace_ids,))
         conn.execute(
             "INSERT INTO deletions (seq, trace_id) SELECT %s, trace_id FROM traces WHERE trace_id = ANY(%s)",
             (seq, trace_ids),
         )
-        return conn.execute("DELETE FROM traces WHERE trace_id = ANY(%s)", (trace_ids,)).rowcount
+        deleted = conn.execute("DELETE FROM traces WHERE trace_id = ANY(%s)", (trace_ids,)).rowcount
+        if neighbours:
+            resolve_threads(threads, neighbours, seq)
+        return deleted
 
 
 def _tuples(conn: Connection) -> psycopg.Cursor[tuple[Any, ...]]:
