@@ -7,20 +7,23 @@ drives Debian's Chromium through Playwright. Each figure is the page's own `perf
 since the navigation started) at the first animation frame where the page shows what is asked for; the
 median over `--repeat` loads. A script, not a test.
 
-    python bench/viewer_page_bench.py [--traces 10000 --steps 1000 --repeat 7]
+`--compare SRC` serves the same store a second time from another checkout's `src` (say `/work/main/src`) and
+loads the two viewers' pages in turn, so both see the same machine load.
+
+    python bench/viewer_page_bench.py [--traces 10000 --steps 1000 --repeat 7] [--compare ../main/src]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -93,23 +96,18 @@ def build_store(path: Path, traces: int, steps: int) -> str:
     return big
 
 
-def timed_load(page: Page, url: str, ready: str, repeat: int, api: str) -> tuple[list[float], list[float]]:
-    """ms from navigation start to the first frame where the JS expression `ready` is true, per load; and
-    when the response of the API request whose URL contains `api` had arrived."""
-    timings, arrived = [], []
-    for _ in range(repeat):
-        page.goto(url, wait_until="commit")
-        shown = page.wait_for_function(
-            f"() => ({ready}) ? performance.now() : false", polling="raf", timeout=60_000
-        )
-        timings.append(float(shown.json_value()))
-        arrived.append(
-            page.evaluate(
-                "(api) => performance.getEntriesByType('resource').find((e) => e.name.includes(api))?.responseEnd",
-                api,
-            )
-        )
-    return timings, arrived
+def timed_load(page: Page, url: str, ready: str, api: str) -> tuple[float, float]:
+    """ms from navigation start to the first frame where the JS expression `ready` is true; and when the
+    response of the API request whose URL contains `api` had arrived."""
+    page.goto(url, wait_until="commit")
+    shown = page.wait_for_function(
+        f"() => ({ready}) ? performance.now() : false", polling="raf", timeout=60_000
+    )
+    arrived = page.evaluate(
+        "(api) => performance.getEntriesByType('resource').find((e) => e.name.includes(api))?.responseEnd",
+        api,
+    )
+    return float(shown.json_value()), float(arrived)
 
 
 def timed_keys(page: Page, key: str, presses: int) -> float:
@@ -133,67 +131,92 @@ def main() -> None:
     parser.add_argument("--traces", type=int, default=10_000)
     parser.add_argument("--steps", type=int, default=1_000, help="steps of the big trace (5 spans each)")
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--compare", metavar="SRC", help="also time the viewer of another checkout's src/")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as temporary:
         path = Path(temporary) / "pages.sqlite"
         started = time.perf_counter()
         big = build_store(path, args.traces, args.steps)
         print(f"built the store in {time.perf_counter() - started:.0f}s", file=sys.stderr)
-        # The viewer in a process of its own, as `spyglass view` runs: in this one it would share the GIL
-        # with Playwright's client.
-        viewer = subprocess.Popen(
-            [sys.executable, "-m", "spyglass", "view", "--store", str(path), "--port", "0", "--no-open"],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        sources = {"this checkout": None, **({args.compare: args.compare} if args.compare else {})}
+        viewers = {name: start_viewer(path, source) for name, source in sources.items()}
         try:
-            assert viewer.stdout is not None
-            url = viewer.stdout.readline().split(": ", 1)[1].split()[0]
-            rows, keys, spans = measure(url, big, args)
+            urls = {name: url for name, (_, url) in viewers.items()}
+            results, spans = measure(urls, big, args)
         finally:
-            viewer.terminate()
-            viewer.wait(10)
+            for viewer, _ in viewers.values():
+                viewer.terminate()
+                viewer.wait(10)
     print(f"\n{args.traces + 1:,} traces; the big one has {spans:,} spans. Median of {args.repeat} loads.\n")
-    print("| page | median ms | min | max | its JSON had arrived at (median ms) |\n|---|---|---|---|---|")
-    for name, (timings, arrived) in rows:
-        at = statistics.median(arrived)
+    print(
+        "| viewer | page | median ms | min | max | its JSON had arrived at (median ms) |\n|---|---|---|---|---|---|"
+    )
+    for name, (rows, keys) in results.items():
+        for page, loads in rows.items():
+            timings = [shown for shown, _ in loads]
+            at = statistics.median(arrived for _, arrived in loads)
+            print(
+                f"| {name} | {page} | {statistics.median(timings):.0f} | {min(timings):.0f} | {max(timings):.0f}"
+                f" | {at:.0f} |"
+            )
         print(
-            f"| {name} | {statistics.median(timings):.0f} | {min(timings):.0f} | {max(timings):.0f} | {at:.0f} |"
+            f"| {name} | `j` on the big trace: key press to the next span selected (median of 20) | {keys:.0f} | | | |"
         )
-    print(f"| `j` on the big trace: key press to the next span selected (median of 20) | {keys:.0f} | | | |")
 
 
-def measure(url: str, big: str, args: argparse.Namespace) -> tuple[list[Any], float, int]:
+def start_viewer(path: Path, source: str | None) -> tuple[subprocess.Popen[str], str]:
+    """The viewer in a process of its own, as `spyglass view` runs (in this one it would share the GIL with
+    Playwright's client); from another checkout's `src` when `source` is given."""
+    env = dict(os.environ)
+    if source is not None:
+        env["PYTHONPATH"] = str(Path(source).resolve())
+    viewer = subprocess.Popen(
+        [sys.executable, "-m", "spyglass", "view", "--store", str(path), "--port", "0", "--no-open"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert viewer.stdout is not None
+    return viewer, viewer.stdout.readline().split(": ", 1)[1].split()[0]
+
+
+Loads = dict[str, list[tuple[float, float]]]
+
+
+def measure(
+    urls: dict[str, str], big: str, args: argparse.Namespace
+) -> tuple[dict[str, tuple[Loads, float]], int]:
+    """Per viewer: each page's loads (taken in turn with the other viewer's), and `j`'s median."""
+    spans = 1 + 5 * args.steps
+    list_page = f"trace list of {args.traces + 1:,} traces: the first 50 rows shown"
+    trace_page = f"open a {spans:,}-span trace: waterfall and panel shown"
+    # The waterfall says how many rows it holds (drawn or not) once drawn; before it did, every row was in the
+    # page. The panel is drawn when the selected span's record is in (since this checkout, fetched apart).
+    drawn = (
+        "document.querySelector('#span-panel .panel-head') && "
+        "document.querySelector('#span-panel .tab-body')?.childElementCount > 0 && "
+        "Number(document.getElementById('waterfall').dataset.rows ?? "
+        f"document.querySelectorAll('.span-row').length) === {spans}"
+    )
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
         )
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        spans = 1 + 5 * args.steps
-        rows: list[tuple[str, tuple[list[float], list[float]]]] = []
-        rows.append(
-            (
-                f"trace list of {args.traces + 1:,} traces: the first 50 rows shown",
-                timed_load(page, url, LIST_SHOWN, args.repeat, "/api/traces"),
-            )
-        )
-        # The waterfall says how many rows it holds (drawn or not) once drawn; before it did, every row was
-        # in the page.
-        drawn = (
-            "document.querySelector('#span-panel .panel-head') && "
-            "Number(document.getElementById('waterfall').dataset.rows ?? "
-            f"document.querySelectorAll('.span-row').length) === {spans}"
-        )
-        rows.append(
-            (
-                f"open a {spans:,}-span trace: waterfall and panel shown",
-                timed_load(page, f"{url}trace/{big}", drawn, args.repeat, f"/api/traces/{big}"),
-            )
-        )
-        page.locator(".span-row").first.click()
-        keys = timed_keys(page, "j", 20)
+        pages = {name: browser.new_page(viewport={"width": 1400, "height": 900}) for name in urls}
+        loads: dict[str, Loads] = {name: {list_page: [], trace_page: []} for name in urls}
+        for _ in range(args.repeat):
+            for name, url in urls.items():
+                page = pages[name]
+                loads[name][list_page].append(timed_load(page, url, LIST_SHOWN, "/api/traces"))
+                loads[name][trace_page].append(
+                    timed_load(page, f"{url}trace/{big}", drawn, f"/api/traces/{big}")
+                )
+        results = {}
+        for name, page in pages.items():
+            page.locator(".span-row").first.click()
+            results[name] = (loads[name], timed_keys(page, "j", 20))
         browser.close()
-    return rows, keys, spans
+    return results, spans
 
 
 if __name__ == "__main__":

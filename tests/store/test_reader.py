@@ -218,3 +218,84 @@ def test_get_trace_json_is_get_trace_as_json(tracing: Tracing, open_store: Calla
         assert json.loads(store.get_trace_json(trace_id)) == records
         running.end()
     assert store.get_trace_json("0" * 32) == "[]"
+
+
+def test_get_waterfall_json_is_the_waterfall_fields_of_get_trace_as_a_browser_reads_them(
+    tracing: Tracing, open_store: Callable[..., SpanStore]
+) -> None:
+    """Every span, in order, as a row of `WaterfallSpan`'s fields as `get_trace()` has them; integers JavaScript
+    cannot hold exactly as strings; links as ids; of the attributes only the conversation, where it is text."""
+    import json
+
+    from opentelemetry.trace import Link
+
+    with tracing.user_span("Planning a trip") as root:
+        tracing.llm_span("Paris?", cost=0.1 + 0.2)  # a cost that needs all 17 digits
+        tracing.llm_span("Rome?", error=True)
+        with tracing.tracer.start_as_current_span(
+            'odd "quoted" \\ name \u00e9\ud83d\ude00',
+            links=[Link(root.get_span_context(), {"why": "retry", "big": 2**60})],
+            attributes={"gen_ai.output.messages": ["not", "json text"], "job.id": 2**60 + 1},
+        ) as odd:
+            odd.add_event("tick", {"n": 1})
+        running = tracing.tracer.start_span("still running", attributes={"gen_ai.input.messages": "[]"})
+        tracing.flush()
+        store = open_store()
+        trace_id = format(root.get_span_context().trace_id, "032x")
+        records = store.get_trace(trace_id)
+        rows = json.loads(store.get_waterfall_json(trace_id))
+        sent = [dict(zip(reader.WATERFALL_FIELDS, row, strict=True)) for row in rows]
+        running.end()
+
+    def as_sent(value: object) -> object:
+        return str(value) if isinstance(value, int) and abs(value) > reader.JS_SAFE_INTEGER else value
+
+    fields = [field for field in reader.WATERFALL_FIELDS if field not in ("links", "attributes")]
+    assert [{field: span[field] for field in fields} for span in sent] == [
+        {field: as_sent(record[field]) for field in fields}  # type: ignore[literal-required]
+        for record in records
+    ]
+    by_name = {span["name"]: span for span in sent}
+    assert by_name["still running"]["is_pending"] is True and by_name["still running"]["end_ns"] is None
+    assert by_name["still running"]["attributes"] == {"gen_ai.input.messages": "[]"}
+    assert isinstance(sent[0]["start_ns"], str) and sent[0]["start_ns"] == str(records[0]["start_ns"])
+    [paris] = [span for span in sent if span["cost_usd"] is not None and span["status_code"] != "ERROR"]
+    assert paris["cost_usd"] == 0.1 + 0.2
+    [record] = [record for record in records if record["span_id"] == paris["span_id"]]
+    assert set(paris["attributes"]) == {"gen_ai.input.messages", "gen_ai.output.messages"}
+    assert paris["attributes"]["gen_ai.input.messages"] == record["attributes"]["gen_ai.input.messages"]
+    [odd_span] = [span for span in sent if span["name"].startswith("odd")]
+    assert odd_span["links"] == [
+        {"trace_id": trace_id, "span_id": format(root.get_span_context().span_id, "016x")}
+    ]
+    assert odd_span["attributes"] == {}  # an array is no conversation, and job.id is the full span's
+    assert str(2**60) not in json.dumps(sent) and str(2**60 + 1) not in json.dumps(sent)
+    assert store.get_waterfall_json("0" * 32) == "[]"
+
+
+def test_get_default_span_is_the_first_failed_call_else_the_first_call_else_the_first_span(
+    tracing: Tracing, open_store: Callable[..., SpanStore]
+) -> None:
+    with tracing.user_span("Two calls, the second failed") as failing:
+        tracing.llm_span("Paris?")
+        tracing.llm_span("Rome?", error=True)
+    with tracing.user_span("Two calls") as calling:
+        with tracing.user_span("a step"):
+            pass
+        tracing.llm_span("Paris?")
+        tracing.llm_span("Rome?")
+    with tracing.user_span("No call") as plain, tracing.user_span("a step"):
+        pass
+    tracing.flush()
+    store = open_store()
+
+    def default(root: object) -> tuple[str, str | None, str]:
+        trace_id = format(root.get_span_context().trace_id, "032x")  # type: ignore[attr-defined]
+        span = store.get_default_span(trace_id)
+        assert span is not None and span in store.get_trace(trace_id)  # the whole record
+        return span["name"], span["prompt_preview"], span["status_code"]
+
+    assert default(failing) == ("chat gpt-4o", "Rome?", "ERROR")
+    assert default(calling) == ("chat gpt-4o", "Paris?", "UNSET")
+    assert default(plain)[0] == "No call"
+    assert store.get_default_span("0" * 32) is None

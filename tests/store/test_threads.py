@@ -307,3 +307,29 @@ def test_two_writers_at_once_agree_on_a_chains_thread(
     assert [(thread["thread_id"], thread["trace_count"]) for thread in store.list_threads()] == [
         ("resp_0", turns)
     ]
+
+
+def test_deleting_a_trace_in_the_middle_of_a_chain_splits_its_thread(
+    tracing: Tracing, open_store: Callable[..., SpanStore]
+) -> None:
+    """What is left is grouped as if the deleted trace had never been written."""
+    for number, (response, previous) in enumerate(
+        [("resp_a", None), ("resp_b", "resp_a"), ("resp_c", "resp_b"), ("resp_d", "resp_c")], start=1
+    ):
+        _responses_call(tracing, f"turn {number}", response, previous=previous)
+    tracing.flush()
+    store = open_store()
+    assert _threads(store) == {"resp_a": ["turn 1", "turn 2", "turn 3", "turn 4"]}
+    cursor = store.current_cursor()
+    [second] = [trace["trace_id"] for trace in store.list_traces() if trace["first_prompt"] == "turn 2"]
+    assert store.delete_trace(second)
+    assert _threads(store) == {"resp_b": ["turn 3", "turn 4"]}  # named by the response it continues
+    [first] = [trace for trace in store.list_traces() if trace["first_prompt"] == "turn 1"]
+    assert first["thread_id"] is None  # nothing continues it now: no thread, as a lone call
+    changed = store.changes_since(cursor)
+    assert changed["deleted"] == [second]
+    assert sorted(trace["first_prompt"] for trace in changed["traces"]) == ["turn 1", "turn 3", "turn 4"]
+
+    [fourth] = [trace["trace_id"] for trace in store.list_traces() if trace["first_prompt"] == "turn 4"]
+    assert store.delete_trace(fourth)  # the end of a chain: the rest stays one thread
+    assert _threads(store) == {"resp_b": ["turn 3"]}

@@ -69,14 +69,30 @@ def test_a_bad_filter_is_a_400(client: TestClient) -> None:
     assert response.json() == {"error": "min_tokens must be a number, got 'many'"}
 
 
-def test_trace_api_has_every_span_with_parsed_attributes(client: TestClient) -> None:
+def test_trace_api_has_every_span_as_the_waterfall_draws_it_and_each_span_whole_on_its_own(
+    client: TestClient,
+) -> None:
     trace_id = first_trace(client, q="sunny")["trace_id"]
     body = client.get(f"/api/traces/{trace_id}").json()
     assert body["trace"]["trace_id"] == trace_id
-    assert [span["kind"] for span in body["spans"]] == ["span", "llm", "llm"]
+    spans = [dict(zip(body["fields"], row, strict=True)) for row in body["spans"]]
+    assert [span["kind"] for span in spans] == ["span", "llm", "llm"]
+    call = spans[2]
     assert (
-        json.loads(body["spans"][2]["attributes"]["gen_ai.input.messages"])[3]["role"] == "tool"
+        json.loads(call["attributes"]["gen_ai.input.messages"])[3]["role"] == "tool"
     )  # after the system message
+    assert set(call["attributes"]) == {"gen_ai.input.messages", "gen_ai.output.messages"}
+    assert "events" not in call and "resource" not in call
+    assert (
+        body["default_span"]
+        == client.get(f"/api/traces/{trace_id}/spans/{spans[1]['span_id']}").json()["span"]
+    )
+    whole = client.get(f"/api/traces/{trace_id}/spans/{call['span_id']}").json()["span"]
+    assert whole["attributes"]["gen_ai.request.model"] == "gpt-4o"
+    assert whole["resource"]["attributes"]["service.name"] and whole["events"] == []
+    assert {key: whole[key] for key in call} == {**call, "attributes": whole["attributes"]}
+    assert client.get(f"/api/traces/{trace_id}/spans/{'0' * 16}").status_code == 404
+    assert client.get(f"/api/traces/{'0' * 32}/spans/{call['span_id']}").status_code == 404
 
 
 def test_trace_api_sends_every_integer_javascript_cannot_hold_as_a_string(
@@ -93,15 +109,18 @@ def test_trace_api_sends_every_integer_javascript_cannot_hold_as_a_string(
         [record] = store.get_trace(trace["trace_id"])
     app = create_app(store_path, token=TOKEN, allowed_hosts=["testserver"])
     with TestClient(app) as client:
-        [sent] = client.get(f"/api/traces/{trace['trace_id']}").json()["spans"]
-    assert sent["start_ns"] == str(record["start_ns"]) and sent["end_ns"] == str(record["end_ns"])
+        body = client.get(f"/api/traces/{trace['trace_id']}").json()
+        [drawn] = [dict(zip(body["fields"], row, strict=True)) for row in body["spans"]]
+        sent = client.get(f"/api/traces/{trace['trace_id']}/spans/{record['span_id']}").json()["span"]
+    for span in (drawn, sent):
+        assert span["start_ns"] == str(record["start_ns"]) and span["end_ns"] == str(record["end_ns"])
+        assert span["duration_ns"] == record["duration_ns"]  # well under 2**53: a number
     assert sent["attributes"]["job.id"] == str(2**60 + 1)
     assert sent["attributes"]["job.rows"] == 1200
     assert sent["attributes"]["job.ids"] == [str(2**62), 3]
     [event] = sent["events"]
     assert event["time_ns"] == str(record["events"][0]["time_ns"])
     assert event["attributes"] == {"offset": str(-(2**55))}
-    assert sent["duration_ns"] == record["duration_ns"]  # well under 2**53: a number
 
 
 def test_pages_render(client: TestClient) -> None:

@@ -12,7 +12,8 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from spyglass.store._ingest import next_seq
+from spyglass.store._ingest import next_seq, thread_sql
+from spyglass.store._threads import chain_neighbours, resolve_threads
 
 _CHUNK = 500  # traces per delete transaction: keeps each write lock short for concurrent writers
 _KEEP_DELETIONS = 10_000  # deletion records kept for live viewers; older ones only matter to stale clients
@@ -122,13 +123,18 @@ def _delete_chunk(conn: sqlite3.Connection, trace_ids: list[str]) -> int:
     ids = {"ids": json.dumps(trace_ids)}
     in_ids = "trace_id IN (SELECT value FROM json_each(:ids))"
     with _transaction(conn) as seq:
+        threads = thread_sql(conn)
+        neighbours = chain_neighbours(threads, trace_ids)  # a chain cut in the middle is two threads
         conn.execute(f"DELETE FROM spans_fts WHERE rowid IN (SELECT id FROM spans WHERE {in_ids})", ids)
         conn.execute(f"DELETE FROM spans WHERE {in_ids}", ids)
         conn.execute(
             f"INSERT INTO deletions (seq, trace_id) SELECT :seq, trace_id FROM traces WHERE {in_ids}",
             {**ids, "seq": seq},
         )
-        return conn.execute(f"DELETE FROM traces WHERE {in_ids}", ids).rowcount
+        deleted = conn.execute(f"DELETE FROM traces WHERE {in_ids}", ids).rowcount
+        if neighbours:
+            resolve_threads(threads, neighbours, seq)
+        return deleted
 
 
 @contextmanager

@@ -61,6 +61,21 @@ def resolve_threads(db: ThreadSql, trace_ids: list[str], seq: int) -> None:
         _Resolver(db).resolve(chained, seq)
 
 
+def chain_neighbours(db: ThreadSql, trace_ids: list[str]) -> list[str]:
+    """The other traces holding a response these continue, or continuing a response of theirs: the traces
+    whose thread may change when these are deleted (resolve them again afterwards)."""
+    rows = db.rows(db.sql(_NEIGHBOURS), (db.as_list(trace_ids),) * 2)
+    gone = set(trace_ids)
+    return sorted({row[0] for row in rows} - gone)
+
+
+# Two lookups by the response indexes (an OR would scan every span).
+_NEIGHBOURS = """SELECT n.trace_id FROM spans AS n WHERE n.response_id IN (SELECT d.previous_response_id
+        FROM spans AS d WHERE d.trace_id {in} AND d.previous_response_id IS NOT NULL)
+    UNION SELECT n.trace_id FROM spans AS n WHERE n.previous_response_id IN (SELECT d.response_id
+        FROM spans AS d WHERE d.trace_id {in} AND d.response_id IS NOT NULL)"""
+
+
 def resolve_all(db: ThreadSql, seq: int) -> None:
     """Resolve every trace in a response chain (a store migrated to threads)."""
     ids = [row[0] for row in db.rows("SELECT DISTINCT trace_id FROM spans WHERE response_id IS NOT NULL", ())]

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypedDict, cast
 
+from spyglass import _attribute_names as names
 from spyglass.store import _prune
 from spyglass.store._errors import StoreError
 from spyglass.store._losses import LIST_LOSSES, Loss
@@ -93,6 +94,41 @@ class SpanRecord(TypedDict):
     scope: dict[str, Any] | None  # {"name", "version"}
 
 
+class LinkedSpan(TypedDict):
+    trace_id: str
+    span_id: str
+
+
+class WaterfallSpan(TypedDict):
+    """A span of a trace as the trace page first needs it (`get_waterfall_json`): `SpanRecord`'s fields for
+    the waterfall, the tool call links and "what changed since the previous call", each as in the record
+    (its `trace_id` is the trace's); the rest of a span (its other attributes, events, resource, scope) is
+    `get_span()`'s, read when it is shown."""
+
+    span_id: str
+    parent_span_id: str | None
+    name: str
+    span_kind: str
+    kind: str | None
+    message: str | None
+    start_ns: int
+    end_ns: int | None
+    duration_ns: int | None
+    status_code: str
+    is_pending: bool
+    input_tokens: int | None
+    output_tokens: int | None
+    cost_usd: float | None
+    links: list[LinkedSpan]  # without their attributes
+    attributes: dict[str, str]  # only the conversation (WATERFALL_ATTRIBUTES), where it is JSON text
+
+
+# The attributes a waterfall span keeps: the messages the page links tool calls by and compares calls by.
+WATERFALL_ATTRIBUTES = (names.INPUT_MESSAGES, names.OUTPUT_MESSAGES)
+WATERFALL_FIELDS = tuple(WaterfallSpan.__annotations__)  # the order of a row of `get_waterfall_json()`
+JS_SAFE_INTEGER = 2**53 - 1  # past this, a JavaScript number is not exact: such integers are sent as text
+
+
 class ModelStats(TypedDict):
     """Calls to one model: `llm` spans count as calls, tokens and cost include their stream spans."""
 
@@ -133,6 +169,8 @@ _SEARCH_TRACES = """trace_id IN (SELECT s.trace_id FROM spans s
     WHERE s.id IN (SELECT rowid FROM spans_fts WHERE spans_fts MATCH ?))"""
 _MODELS_OF_THREAD = """SELECT json_group_array(DISTINCT j.value) FROM traces AS m, json_each(m.models) AS j
     WHERE m.thread_id = threads.thread_id"""
+_DEFAULT_SPAN_ORDER = """(s.kind = 'llm' AND s.status_code = 'ERROR') IS TRUE DESC,
+    s.kind IN ('llm', 'llm_stream') IS TRUE DESC, s.start_ns, s.id"""
 _THREAD_COLUMNS = ("thread_key", "thread_source", "response_id", "previous_response_id")
 
 
@@ -157,6 +195,37 @@ _TRACE_JSON = f"""
     FROM (SELECT s.*, r.resource FROM spans s LEFT JOIN resources r ON r.id = s.resource_id
           WHERE s.trace_id = ? ORDER BY s.start_ns, s.id) AS s
 """
+
+
+def _waterfall_value(field: str) -> str:
+    """SQL for a field's value in a waterfall row's `json_array()`: integers past `JS_SAFE_INTEGER` as text, the
+    cost with all 17 digits (SQLite's JSON keeps 15), links as ids only, only the conversation's attributes."""
+    if field in ("start_ns", "end_ns", "duration_ns", "input_tokens", "output_tokens"):
+        unsafe = f"s.{field} NOT BETWEEN -{JS_SAFE_INTEGER} AND {JS_SAFE_INTEGER}"
+        return f"CASE WHEN {unsafe} THEN CAST(s.{field} AS TEXT) ELSE s.{field} END"
+    if field == "is_pending":
+        return "json(CASE WHEN s.is_pending THEN 'true' ELSE 'false' END)"
+    if field == "cost_usd":
+        return "CASE WHEN s.cost_usd IS NOT NULL THEN json(printf('%!.17g', s.cost_usd)) END"
+    if field == "links":
+        return """CASE WHEN s.links = '[]' THEN json_array() ELSE (
+            SELECT json_group_array(json_object('trace_id', l.value ->> '$.trace_id',
+                'span_id', l.value ->> '$.span_id')) FROM json_each(s.links) AS l) END"""
+    if field == "attributes":
+        keys = ", ".join(f"'{key}'" for key in WATERFALL_ATTRIBUTES)
+        # Most spans have no conversation: a text search skips walking their attributes.
+        present = " OR ".join(f"""instr(s.attributes, '"{key}"')""" for key in WATERFALL_ATTRIBUTES)
+        return f"""CASE WHEN {present} THEN (SELECT json_group_object(a.key, a.value) FROM json_each(s.attributes)
+            AS a WHERE a.key IN ({keys}) AND a.type = 'text') ELSE json_object() END"""
+    return f"s.{field}"
+
+
+# The waterfall's spans as rows (arrays: field names on every span were 40% of the bytes) of one JSON array
+# built by SQLite, in start order (that of the subquery).
+_WATERFALL_JSON = f"""
+    SELECT json_group_array(json_array({", ".join(_waterfall_value(field) for field in WATERFALL_FIELDS)}))
+    FROM (SELECT {", ".join(WATERFALL_FIELDS)} FROM spans WHERE trace_id = ? ORDER BY start_ns, id) AS s
+"""  # only the columns it shows: sorting whole rows (a span's attributes and events) took most of the time
 
 
 class SpanStore(ThreadReader):
@@ -301,10 +370,28 @@ class SpanStore(ThreadReader):
             (text,) = conn.execute(_TRACE_JSON, (trace_id,)).fetchone()
         return str(text)
 
+    def get_waterfall_json(self, trace_id: str) -> str:
+        """A trace's spans as `WaterfallSpan`s, in start order: JSON text of an array with one row per span,
+        the values of its `WATERFALL_FIELDS` in that order. Integers past `JS_SAFE_INTEGER` (timestamps) are
+        decimal strings, so a browser reads them exactly. Built by SQLite, never parsed in Python: a
+        5,000-span trace's page asks for it first, then for `get_span()` of the span it shows."""
+        with self._reading() as conn:
+            (text,) = conn.execute(_WATERFALL_JSON, (trace_id,)).fetchone()
+        return str(text)
+
     def get_span(self, trace_id: str, span_id: str) -> SpanRecord | None:
         sql = f"{_SPAN_SELECT} WHERE s.trace_id = ? AND s.span_id = ?"
         with self._reading() as conn:
             row = conn.execute(sql, (trace_id, span_id)).fetchone()
+        return None if row is None else _span_record(row)
+
+    def get_default_span(self, trace_id: str) -> SpanRecord | None:
+        """The span a trace's page opens at: its first failed model call, else its first model call (its
+        conversation is what one comes for), else its first span; None if there is no such trace."""
+        first = f"SELECT s.id FROM spans s WHERE s.trace_id = ? ORDER BY {_DEFAULT_SPAN_ORDER} LIMIT 1"
+        sql = f"{_SPAN_SELECT} WHERE s.id = ({first})"  # the full row of one span only
+        with self._reading() as conn:
+            row = conn.execute(sql, (trace_id,)).fetchone()
         return None if row is None else _span_record(row)
 
     def get_trace_summary(self, trace_id: str) -> TraceSummary | None:

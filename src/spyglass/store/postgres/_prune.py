@@ -15,7 +15,9 @@ from typing import Any
 import psycopg
 from psycopg.rows import tuple_row
 
-from spyglass.store.postgres._changes import change_number, lock_traces, notify
+from spyglass.store._threads import chain_neighbours, resolve_threads
+from spyglass.store.postgres._changes import change_number, lock_chains, lock_traces, notify
+from spyglass.store.postgres._ingest import thread_sql
 
 _CHUNK = 500
 _KEEP_DELETIONS = 10_000
@@ -100,10 +102,14 @@ def _oldest_traces_holding(conn: Connection, data_bytes: int) -> list[str]:
 def _delete_chunk(conn: Connection, trace_ids: list[str]) -> int:
     with conn.transaction():
         seq = change_number(conn)
-        # Spans first, then the traces' locks, as writers take them (no deadlock); then the spans writers
-        # committed meanwhile. A writer waiting for a lock then summarizes its own new spans only: a trace
-        # that gets spans while it is deleted comes back with those.
+        threads = thread_sql(conn)
+        neighbours = chain_neighbours(threads, trace_ids)  # a chain cut in the middle is two threads
+        # Spans first, then the locks, as writers take them (no deadlock): the chain lock when a chain is cut,
+        # then the traces'; then the spans writers committed meanwhile. A writer waiting for a lock then
+        # summarizes its own new spans only: a trace that gets spans while it is deleted comes back with those.
         conn.execute("DELETE FROM spans WHERE trace_id = ANY(%s)", (trace_ids,))
+        if neighbours:
+            lock_chains(conn)
         lock_traces(conn, trace_ids)
         conn.execute("DELETE FROM spans WHERE trace_id = ANY(%s)", (trace_ids,))
         conn.execute(
@@ -111,6 +117,8 @@ def _delete_chunk(conn: Connection, trace_ids: list[str]) -> int:
             (seq, trace_ids),
         )
         deleted = conn.execute("DELETE FROM traces WHERE trace_id = ANY(%s)", (trace_ids,)).rowcount
+        if neighbours:
+            resolve_threads(threads, neighbours, seq)
         notify(conn)
         return deleted
 

@@ -39,6 +39,9 @@ from spyglass.store.postgres._changes import watermark
 from spyglass.store.postgres._listen import ChangeListener
 from spyglass.store.postgres._waiting_events import waiting_for
 from spyglass.store.reader import (
+    JS_SAFE_INTEGER,
+    WATERFALL_ATTRIBUTES,
+    WATERFALL_FIELDS,
     Changes,
     ModelStats,
     SpanRecord,
@@ -61,6 +64,36 @@ first_prompt, seq, thread_id, thread_source FROM traces"
 
 _POOL_SIZE = 8  # connections at most: viewer requests read at once, up to this many
 _POOL_TIMEOUT = 10.0  # seconds a request waits for a free connection before it fails
+
+def _waterfall_value(field: str) -> str:
+    """SQL for a field's JSON value in a waterfall span (see `WaterfallSpan`), as SQLite's reader gives it."""
+    if field in ("start_ns", "end_ns", "duration_ns", "input_tokens", "output_tokens"):
+        return (
+            f"CASE WHEN {field} NOT BETWEEN -{JS_SAFE_INTEGER} AND {JS_SAFE_INTEGER}"
+            f" THEN to_json({field}::text) ELSE to_json({field}) END"
+        )
+    if field == "is_pending":
+        return "is_pending <> 0"
+    if field == "links":
+        return """CASE WHEN links = '[]' THEN '[]'::json ELSE (
+            SELECT json_agg(json_build_object('trace_id', l ->> 'trace_id', 'span_id', l ->> 'span_id'))
+            FROM json_array_elements(links::json) AS l) END"""
+    if field == "attributes":
+        keys = ", ".join(f"'{key}'" for key in WATERFALL_ATTRIBUTES)
+        # Most spans have no conversation: a text search skips parsing their attributes.
+        present = " OR ".join(f"""strpos(attributes, '"{key}"') > 0""" for key in WATERFALL_ATTRIBUTES)
+        return f"""CASE WHEN {present} THEN (SELECT coalesce(json_object_agg(a.key, a.value), '{{}}'::json)
+            FROM json_each(attributes::json) AS a WHERE a.key IN ({keys}) AND json_typeof(a.value) = 'string')
+            ELSE '{{}}'::json END"""
+    return field
+
+
+_WATERFALL_ROW = f"json_build_array({', '.join(_waterfall_value(field) for field in WATERFALL_FIELDS)})"
+_WATERFALL_JSON = f"""SELECT coalesce(json_agg({_WATERFALL_ROW} ORDER BY start_ns, id), '[]'::json)::text AS spans
+    FROM spans WHERE trace_id = %s"""
+
+_DEFAULT_SPAN_ORDER = """(s.kind = 'llm' AND s.status_code = 'ERROR') IS TRUE DESC,
+    s.kind IN ('llm', 'llm_stream') IS TRUE DESC, s.start_ns, s.id"""
 _MODEL_CONDITION = "models::jsonb ? %s"
 _SEARCH_TRACES = "trace_id IN (SELECT trace_id FROM spans WHERE search @@ to_tsquery('simple', %s))"
 _MODELS_OF_THREAD = """SELECT array_agg(DISTINCT j.model) FROM traces AS m,
@@ -196,11 +229,26 @@ class PostgresSpanStore(ThreadReader):
         """`get_trace()` as JSON text (the same records, in the same order)."""
         return json.dumps(self.get_trace(trace_id), ensure_ascii=False, separators=(",", ":"))
 
+    def get_waterfall_json(self, trace_id: str) -> str:
+        """A trace's spans as rows of `WATERFALL_FIELDS`, in start order, as JSON text a browser reads exactly
+        (see `SpanStore.get_waterfall_json`); built by PostgreSQL."""
+        with self._reading() as conn:
+            row = conn.execute(_WATERFALL_JSON.encode(), (trace_id,)).fetchone()
+        assert row is not None
+        return str(row["spans"])
+
     def get_span(self, trace_id: str, span_id: str) -> SpanRecord | None:
         with self._reading() as conn:
             row = conn.execute(
                 f"{_SPAN_SELECT} WHERE s.trace_id = %s AND s.span_id = %s".encode(), (trace_id, span_id)
             ).fetchone()
+        return None if row is None else _span_record(row)
+
+    def get_default_span(self, trace_id: str) -> SpanRecord | None:
+        """The span a trace's page opens at (see `SpanStore.get_default_span`)."""
+        with self._reading() as conn:
+            first = f"SELECT s.id FROM spans s WHERE s.trace_id = %s ORDER BY {_DEFAULT_SPAN_ORDER} LIMIT 1"
+            row = conn.execute(f"{_SPAN_SELECT} WHERE s.id = ({first})".encode(), (trace_id,)).fetchone()
         return None if row is None else _span_record(row)
 
     def get_trace_summary(self, trace_id: str) -> TraceSummary | None:

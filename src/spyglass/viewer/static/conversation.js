@@ -133,7 +133,8 @@ function relatedSpans(span, spans) {
 /** "Extends call N": the earlier messages one click away, and what changed since that call. */
 function sinceBar(since, span, context, showAll, toggleAll) {
   const { previous, shared } = since;
-  const changes = changesSince(previous, span);
+  // The trace page knows its other spans by their waterfall fields: `tools.records` has the whole record.
+  const changes = changesSince(context.tools.records?.get(previous.span_id) ?? previous, span);
   const toggle = el("button", { type: "button", className: "link show-earlier", onclick: toggleAll }, showAll ? "Show only the new messages" : `Show the ${shared} earlier message${shared === 1 ? "" : "s"}`);
   const elsewhere = previous.trace_id !== span.trace_id; // the previous call of the thread, in another trace
   const link = el("button", { type: "button", className: "link", onclick: () => context.goTo(previous.span_id, null, previous.trace_id) }, elsewhere ? "the thread's previous call" : "the previous call");

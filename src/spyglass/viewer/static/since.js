@@ -88,9 +88,9 @@ function bestPrevious(span, spans, exact) {
   const start = BigInt(span.start_ns);
   let best = null;
   for (const other of spans) {
-    if (other === span || other.kind !== "llm") continue;
+    if (other === span || other.kind !== "llm" || BigInt(other.start_ns) >= start) continue; // before shaping it
     const theirs = shapeOf(other);
-    if (!theirs || theirs.inputKeys.length > mine.inputKeys.length || BigInt(other.start_ns) >= start) continue;
+    if (!theirs || theirs.inputKeys.length > mine.inputKeys.length) continue;
     const shared = sharedPrefix(mine, theirs, exact);
     if (shared < theirs.inputKeys.length || shared === 0) continue; // it must hold that call's whole input
     if (!best || shared > best.shared || (shared === best.shared && BigInt(other.start_ns) > BigInt(best.previous.start_ns))) {
