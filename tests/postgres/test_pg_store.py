@@ -258,3 +258,34 @@ def test_one_slow_read_does_not_hold_up_the_others(pg_url: str) -> None:
         blocker.rollback()
         slow.join(10)
         assert not slow.is_alive()
+
+
+@pytest.mark.parametrize(
+    ("window", "index_first_under"),
+    [(1000, 1000), (4, 1000), (4, 3)],
+    ids=["window holds all", "index first", "walk every trace"],
+)
+def test_search_finds_the_same_newest_traces_whichever_way_it_runs(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch, window: int, index_first_under: int
+) -> None:
+    from spyglass.store.postgres import reader
+
+    tracing = Tracing(pg_url)
+    for index in range(30):  # every third one mentions Lisbon; every fifth one fails
+        tracing.llm_span(f"trip {index} to {'Lisbon' if index % 3 == 0 else 'Oslo'}", error=index % 5 == 0)
+    tracing.flush()
+    tracing.shutdown()
+    monkeypatch.setattr(reader, "_SEARCH_WINDOW", window)
+    monkeypatch.setattr(reader, "_INDEX_FIRST_UNDER", index_first_under)
+    with PostgresSpanStore(pg_url) as store:
+        newest = [trace["first_prompt"] for trace in store.list_traces(4, search="lisb")]
+        assert newest == ["trip 27 to Lisbon", "trip 24 to Lisbon", "trip 21 to Lisbon", "trip 18 to Lisbon"]
+        failed = [trace["first_prompt"] for trace in store.list_traces(50, search="lisbon", status="error")]
+        assert failed == ["trip 15 to Lisbon", "trip 0 to Lisbon"]
+        older = store.list_traces(
+            50, search="lisbon", before=store.list_traces(4, search="lisbon")[-1]["start_ns"]
+        )
+        assert [trace["first_prompt"] for trace in older] == [
+            f"trip {i} to Lisbon" for i in (15, 12, 9, 6, 3, 0)
+        ]
+        assert store.list_traces(50, search="madrid") == []
