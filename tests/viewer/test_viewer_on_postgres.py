@@ -3,40 +3,31 @@ arriving live (woken by the writer's NOTIFY: the page's stream would not poll ag
 
 from __future__ import annotations
 
-import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("playwright")
 
-from playwright.sync_api import Page, expect
-from store_helpers import Tracing
-from test_pg_viewer import write_from_two_writers
+# The PostgreSQL cluster fixtures and the store's helpers. (This browser test lives with the others: pytest
+# runs the tests sharing the session's browser together, from the first one's place; Playwright's event loop
+# then runs until the session ends, so nothing after it may call asyncio.run(): they all go last.)
+for _helpers in ("store", "postgres"):
+    sys.path.insert(0, str(Path(__file__).parent.parent / _helpers))
 
-from spyglass.viewer import create_app, local_hosts
-from spyglass.viewer.server import bind, serving_in_thread
+from pg_cluster import cluster, pg_url  # noqa: E402, F401  # fixtures, found by pytest by name
+from playwright.sync_api import Page, expect  # noqa: E402
+from store_helpers import Tracing  # noqa: E402
+from test_pg_viewer import write_from_two_writers  # noqa: E402
+
+from spyglass.viewer import create_app, local_hosts  # noqa: E402
+from spyglass.viewer.server import bind, serving_in_thread  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
 
-def _viewer_conftest() -> object:
-    """The viewer tests' browser fixtures (Debian's Chromium, the viewport), shared rather than copied."""
-    path = Path(__file__).parent.parent / "viewer" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("viewer_browser_fixtures", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_fixtures = _viewer_conftest()
-browser_type_launch_args = _fixtures.browser_type_launch_args  # type: ignore[attr-defined]
-browser_context_args = _fixtures.browser_context_args  # type: ignore[attr-defined]
-base_url = _fixtures.base_url  # type: ignore[attr-defined]
-
-
-def test_the_page_shows_both_writers_spans_and_a_new_trace_live(pg_url: str, page: Page) -> None:
+def test_the_page_shows_both_writers_spans_and_a_new_trace_live(pg_url: str, page: Page) -> None:  # noqa: F811
     write_from_two_writers(pg_url)
     sock = bind("127.0.0.1", 0)
     app = create_app(pg_url, token="t", allowed_hosts=local_hosts(sock.getsockname()[1]), poll_seconds=60.0)
