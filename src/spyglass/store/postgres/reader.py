@@ -65,6 +65,7 @@ first_prompt, seq, thread_id, thread_source FROM traces"
 _POOL_SIZE = 8  # connections at most: viewer requests read at once, up to this many
 _POOL_TIMEOUT = 10.0  # seconds a request waits for a free connection before it fails
 
+
 def _waterfall_value(field: str) -> str:
     """SQL for a field's JSON value in a waterfall span (see `WaterfallSpan`), as SQLite's reader gives it."""
     if field in ("start_ns", "end_ns", "duration_ns", "input_tokens", "output_tokens"):
