@@ -289,3 +289,21 @@ def test_search_finds_the_same_newest_traces_whichever_way_it_runs(
             f"trip {i} to Lisbon" for i in (15, 12, 9, 6, 3, 0)
         ]
         assert store.list_traces(50, search="madrid") == []
+
+
+def test_a_store_without_the_model_summary_index_gets_it_and_the_same_summary(pg_url: str) -> None:
+    tracing = Tracing(pg_url)
+    try:
+        _scenario(tracing)
+        with PostgresSpanStore(pg_url) as store:
+            before = store.model_summary()
+        with psycopg.connect(pg_url, autocommit=True) as conn:  # what the previous version left
+            conn.execute("DROP INDEX spans_model_summary")
+            conn.execute("DELETE FROM spyglass_migrations WHERE name = '0005_model_summary_index'")
+        with PostgresSpanStore(pg_url) as store:  # opened for writing: upgraded
+            assert store.model_summary() == before
+        with psycopg.connect(pg_url) as conn:
+            assert conn.execute("SELECT to_regclass('spans_model_summary') IS NOT NULL").fetchone() == (True,)
+        assert [model["calls"] for model in before] and all(model["p50_duration_ns"] for model in before)
+    finally:
+        tracing.shutdown()

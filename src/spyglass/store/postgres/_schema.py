@@ -172,7 +172,24 @@ _LOSSES_AND_WAITING_EVENTS = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_INITIAL, _THREADS, _CHANGE_IDS, _LOSSES_AND_WAITING_EVENTS)
+# The models page reads every model call: from an index holding all it needs (as SQLite's `spans_model`), not
+# the spans' wide rows (200,000 spans: 216 -> 50 ms).
+_MODEL_SUMMARY_INDEX = Migration(
+    "0005_model_summary_index",
+    (
+        """CREATE INDEX spans_model_summary ON spans (model, kind)
+            INCLUDE (duration_ns, status_code, input_tokens, output_tokens, cost_usd, start_ns)
+            WHERE model IS NOT NULL""",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _INITIAL,
+    _THREADS,
+    _CHANGE_IDS,
+    _LOSSES_AND_WAITING_EVENTS,
+    _MODEL_SUMMARY_INDEX,
+)
 
 
 def connect(url: str, *, migrate: bool, timeout: int = 10) -> psycopg.Connection[tuple[object, ...]]:
