@@ -248,7 +248,7 @@ class Receiver:
         # Kept in the store before the answer: acknowledged records survive this receiver, and another
         # receiver of the store may get their span.
         now = time.time_ns()
-        keep = [to_waiting(self._scrubbed(event), now) for event in waiting]
+        keep = [to_waiting(event, now) for event in self._scrubbed(waiting)]
         self._commit(spans, WaitingWork(keep, ()))
         self.received_span_events += len(events)
 
@@ -272,10 +272,15 @@ class Receiver:
                     self._store_reader = open_store(self.store_path)
         return self._store_reader
 
-    def _scrubbed(self, span_event: SpanEvent) -> SpanEvent:
-        holder = ReadableSpan(name="", events=(span_event.event,))
-        [event] = self._scrubber.scrub_span(holder).events
-        return SpanEvent(span_event.span, event)
+    def _scrubbed(self, span_events: list[SpanEvent]) -> list[SpanEvent]:
+        """The records scrubbed as a span's events are, in one pass (they go to the store as they are)."""
+        if not span_events:
+            return []
+        holder = ReadableSpan(name="", events=tuple(span_event.event for span_event in span_events))
+        events = self._scrubber.scrub_span(holder).events  # none at all only if even failing closed failed
+        return [
+            SpanEvent(span_event.span, event) for span_event, event in zip(span_events, events, strict=False)
+        ]
 
     @staticmethod
     def _decode(decode: Callable[[], list[_Received]]) -> list[_Received]:

@@ -58,12 +58,17 @@ _UPSERT = """
 LIST_LOSSES = f"SELECT {', '.join(LOSS_COLUMNS)} FROM losses ORDER BY last_ns DESC LIMIT 100"
 
 
-def write_losses(conn: sqlite3.Connection, source: LossSource, counts: LossCounts, now_ns: int) -> None:
-    """Record `source`'s current counts (each replaces that writer's previous count for the sink)."""
-    rows = [
+def loss_rows(source: LossSource, counts: LossCounts, now_ns: int) -> list[tuple[object, ...]]:
+    """The `losses` rows for `source`'s counts, in the column order both backends' upserts take."""
+    return [
         (source.writer_id, sink, unit, source.service_name, source.host, source.pid, count, now_ns, now_ns)
         for (sink, unit), count in counts.items()
     ]
+
+
+def write_losses(conn: sqlite3.Connection, source: LossSource, counts: LossCounts, now_ns: int) -> None:
+    """Record `source`'s current counts (each replaces that writer's previous count for the sink)."""
+    rows = loss_rows(source, counts, now_ns)
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.executemany(_UPSERT, rows)

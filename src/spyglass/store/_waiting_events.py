@@ -11,8 +11,9 @@ they came, and records whose span never comes, are dropped and counted (the stor
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 SpanIds = tuple[str, str]
 """(trace id, span id), in hex as the spans table has them."""
@@ -69,34 +70,29 @@ def keep_and_forget(conn: sqlite3.Connection, works: Sequence[WaitingWork]) -> i
 
 
 def _finished_spans(conn: sqlite3.Connection, keys: list[SpanIds]) -> set[SpanIds]:
-    found: set[SpanIds] = set()
-    for start in range(0, len(keys), _CHUNK):
-        chunk = keys[start : start + _CHUNK]
-        values = ", ".join("(?, ?)" for _ in chunk)
-        found.update(
-            conn.execute(
-                f"""SELECT s.trace_id, s.span_id FROM (VALUES {values}) AS k
-                JOIN spans s ON s.trace_id = k.column1 AND s.span_id = k.column2 WHERE s.is_pending = 0""",
-                [part for key in chunk for part in key],
-            ).fetchall()
-        )
-    return {(str(trace_id), str(span_id)) for trace_id, span_id in found}
+    sql = """SELECT s.trace_id, s.span_id FROM {keys}
+        JOIN spans s ON s.trace_id = k.column1 AND s.span_id = k.column2 WHERE s.is_pending = 0"""
+    return {(str(trace_id), str(span_id)) for trace_id, span_id in _rows_for(conn, sql, keys)}
 
 
 def waiting_for(conn: sqlite3.Connection, keys: Sequence[SpanIds]) -> dict[SpanIds, list[str]]:
     """The records waiting for these spans, as event JSON, in the order they were received."""
+    sql = """SELECT w.trace_id, w.span_id, w.event FROM {keys}
+        JOIN waiting_events w ON w.trace_id = k.column1 AND w.span_id = k.column2 ORDER BY w.id"""
     found: dict[SpanIds, list[str]] = {}
-    keys = sorted(set(keys))
+    for trace_id, span_id, event in _rows_for(conn, sql, sorted(set(keys))):
+        found.setdefault((trace_id, span_id), []).append(event)
+    return found
+
+
+def _rows_for(conn: sqlite3.Connection, sql: str, keys: Sequence[SpanIds]) -> Iterator[tuple[Any, ...]]:
+    """`sql` run for the keys, `_CHUNK` at a time; its `{keys}` is a VALUES list `k` (column1, column2)."""
     for start in range(0, len(keys), _CHUNK):
         chunk = keys[start : start + _CHUNK]
         values = ", ".join("(?, ?)" for _ in chunk)
-        for trace_id, span_id, event in conn.execute(
-            f"""SELECT w.trace_id, w.span_id, w.event FROM (VALUES {values}) AS k
-            JOIN waiting_events w ON w.trace_id = k.column1 AND w.span_id = k.column2 ORDER BY w.id""",
-            [part for key in chunk for part in key],
-        ):
-            found.setdefault((trace_id, span_id), []).append(event)
-    return found
+        yield from conn.execute(
+            sql.format(keys=f"(VALUES {values}) AS k"), [part for key in chunk for part in key]
+        )
 
 
 def expire(conn: sqlite3.Connection, received_before_ns: int) -> int:

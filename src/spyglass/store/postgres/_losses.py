@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from spyglass.store._losses import LossCounts, LossSource
+from spyglass.store._losses import LossCounts, LossSource, loss_rows
 
 _UPSERT = """
     INSERT INTO losses (writer_id, sink, unit, service_name, host, pid, count, first_ns, last_ns)
@@ -15,9 +15,5 @@ _UPSERT = """
 
 def write_losses(conn: Any, source: LossSource, counts: LossCounts, now_ns: int) -> None:
     """Record `source`'s current counts (each replaces that writer's previous count for the sink)."""
-    rows = [
-        (source.writer_id, sink, unit, source.service_name, source.host, source.pid, count, now_ns, now_ns)
-        for (sink, unit), count in counts.items()
-    ]
     with conn.transaction(), conn.cursor() as cursor:
-        cursor.executemany(_UPSERT, rows)
+        cursor.executemany(_UPSERT, loss_rows(source, counts, now_ns))
